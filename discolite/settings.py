@@ -1,0 +1,181 @@
+"""``DiscoSettings``: Disco's settings dict, plus discolite's own keys.
+
+Lookup order for ``s[key]`` (as in Disco): explicit items, then ``os.environ``
+(always strings), then the settings file (``DISCO_SETTINGS_FILE``), then the
+default, a Python expression evaluated against the other settings.
+
+discolite adds keys prefixed ``DISCOLITE_`` for the in-process master; they are
+validated by :func:`validate` so a bad value gives a clear ``DiscoError``.
+"""
+import multiprocessing
+import os
+import socket
+
+from discolite.error import DiscoError
+
+
+def _owner():
+    try:
+        user = os.getlogin()
+    except OSError:
+        user = os.environ.get('LOGNAME') or os.environ.get('USER') or 'user'
+    return '%s@%s' % (user, socket.gethostname())
+
+
+class DiscoSettings(dict):
+    defaults = {
+        # Empty means "the process-wide in-process master" (discolite's default);
+        # Disco's own default would be 'http://%s:%s' % (DISCO_MASTER_HOST, DISCO_PORT).
+        'DISCO_MASTER': "''",
+        'DISCO_MASTER_HOST': "socket.gethostname()",
+        'DISCO_PORT': "8989",
+        'DISCO_PROXY': "''",
+        'DISCO_PROXY_ENABLED': "''",
+        'DISCO_PROXY_PORT': "8999",
+        'DISCO_EVENTS': "''",
+        'DISCO_JOB_OWNER': "_owner()",
+        'DISCO_HOME': "''",
+        'DISCO_ROOT': "os.path.join(DISCO_HOME, 'root')",
+        'DISCO_DATA': "os.path.join(DISCO_ROOT, 'data')",
+        'DISCO_NAME': "'disco_%s' % DISCO_PORT",
+        'DISCO_MASTER_ROOT': "os.path.join(DISCO_DATA, '_%s' % DISCO_NAME)",
+        'DISCO_LOG_DIR': "os.path.join(DISCO_ROOT, 'log')",
+        'DISCO_PID_DIR': "os.path.join(DISCO_ROOT, 'run')",
+        'DISCO_WORKER_MAX_MEM': "'80%'",
+        'DISCO_DEBUG': "'off'",
+        'DISCO_FLAGS': "''",
+        'DISCO_GC_AFTER': "100 * 365 * 24 * 60 * 60",
+        'DISCO_SCHEDULER': "'fair'",
+        'DISCO_SCHEDULER_ALPHA': ".001",
+        'DISCO_USER': "os.getenv('LOGNAME')",
+        'DISCO_ROTATE_LOG': "False",
+        'DISCO_ULIMIT': "16000000",
+        'DISCO_PROFILE': "'False'",
+        'GRAPHITE_HOST': "'localhost'",
+        'DISCO_TEST_HOST': "socket.gethostname()",
+        'DISCO_TEST_PORT': "9444",
+        'DISCO_TEST_PURGE': "'purge'",
+        'DISCO_TEST_PROFILE': "''",
+        'DISCO_TEST_DISCODB': "''",
+        'DDFS_ROOT': "os.path.join(DISCO_ROOT, 'ddfs')",
+        'DDFS_DATA': "DDFS_ROOT",
+        'DDFS_PUT_PORT': "8990",
+        'DDFS_PUT_MAX': "3",
+        'DDFS_GET_MAX': "3",
+        'DDFS_READ_TOKEN': "None",
+        'DDFS_WRITE_TOKEN': "None",
+        'DDFS_TAG_MIN_REPLICAS': "1",
+        'DDFS_TAG_REPLICAS': "1",
+        'DDFS_BLOB_REPLICAS': "1",
+        'DATA_GC_INTERVAL': "12",
+        # discolite's in-process master
+        'DISCOLITE_DATA': "''",            # data root; '' = a fresh temporary directory
+        'DISCOLITE_WORKERS': "multiprocessing.cpu_count()",
+        'DISCOLITE_HOST': "'localhost'",   # node name used in result URLs
+        'DISCOLITE_START_METHOD': "'fork'",  # fork | forkserver | spawn
+        'DISCOLITE_MAX_FAILURES': "100",   # Disco's max_failure_rate
+        'DISCOLITE_RETRY_DELAY': "0.05",   # seconds, times the failure count
+        'DISCOLITE_MSG_LIMIT': "10",       # MSG events per second that kill a task; 0 = off
+        'DISCOLITE_KEEP_GLOBALS': "False", # True: job functions keep their module globals
+    }
+
+    globals = dict(globals())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._file = None
+
+    @property
+    def settings_file(self):
+        if self._file is None:
+            path = dict.get(self, 'DISCO_SETTINGS_FILE') or os.environ.get('DISCO_SETTINGS_FILE')
+            if path is None:
+                home = os.path.expanduser('~/.disco')
+                path = home if os.path.exists(home) else (
+                    '/etc/disco/settings.py' if os.path.exists('/etc/disco/settings.py') else '')
+            values = {}
+            if path:
+                try:
+                    with open(path) as f:
+                        exec(compile(f.read(), path, 'exec'), {}, values)
+                except OSError as e:
+                    raise DiscoError("Cannot read settings file %s: %s" % (path, e))
+            self._file = {k: v for k, v in values.items() if not k.startswith('_')}
+        return self._file
+
+    def __getitem__(self, key):
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        if key in os.environ:
+            return os.environ[key]
+        if key in self.settings_file:
+            return self.settings_file[key]
+        if key in self.defaults:
+            return eval(self.defaults[key], self.globals, self)
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def is_set(self, key):
+        """True when ``key`` was given explicitly, by the environment or by the settings file."""
+        return dict.__contains__(self, key) or key in os.environ or key in self.settings_file
+
+    def __reduce__(self):
+        return type(self), (dict((k, self[k]) for k in self.defaults if k != 'DISCO_MASTER' or self.is_set(k)),)
+
+    @property
+    def env(self):
+        env = os.environ.copy()
+        env.update((k, str(self[k])) for k in self.defaults)
+        return env
+
+
+_CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn')}
+_POSITIVE_INT = ('DISCOLITE_WORKERS',)
+_NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT')
+_NONNEG_FLOAT = ('DISCOLITE_RETRY_DELAY',)
+
+
+def validate(settings):
+    """Return the discolite master settings as typed values, or raise DiscoError naming the bad one."""
+    out = {}
+    for key in _POSITIVE_INT + _NONNEG_INT:
+        raw = settings[key]
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise DiscoError("Invalid setting %s=%r: expected an integer" % (key, raw))
+        if value < (1 if key in _POSITIVE_INT else 0):
+            raise DiscoError("Invalid setting %s=%r: expected an integer >= %d"
+                             % (key, raw, 1 if key in _POSITIVE_INT else 0))
+        out[key] = value
+    for key in _NONNEG_FLOAT:
+        raw = settings[key]
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise DiscoError("Invalid setting %s=%r: expected a number of seconds" % (key, raw))
+        if value < 0:
+            raise DiscoError("Invalid setting %s=%r: expected a number >= 0" % (key, raw))
+        out[key] = value
+    for key, choices in _CHOICES.items():
+        value = settings[key]
+        if value not in choices:
+            raise DiscoError("Invalid setting %s=%r: expected one of %s"
+                             % (key, value, ', '.join(choices)))
+        if value not in multiprocessing.get_all_start_methods():
+            raise DiscoError("Invalid setting %s=%r: this platform supports only %s"
+                             % (key, value, ', '.join(multiprocessing.get_all_start_methods())))
+        out[key] = value
+    keep = settings['DISCOLITE_KEEP_GLOBALS']
+    out['DISCOLITE_KEEP_GLOBALS'] = str(keep).lower() in ('1', 'true', 'yes', 'on')
+    out['DISCOLITE_DATA'] = settings['DISCOLITE_DATA'] or ''
+    out['DISCOLITE_HOST'] = str(settings['DISCOLITE_HOST'])
+    if not out['DISCOLITE_HOST'] or '/' in out['DISCOLITE_HOST']:
+        raise DiscoError("Invalid setting DISCOLITE_HOST=%r: expected a host name"
+                         % out['DISCOLITE_HOST'])
+    return out
