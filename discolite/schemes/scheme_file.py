@@ -1,0 +1,31 @@
+"""``file://PATH`` or a bare ``PATH``: a local file opened in binary mode."""
+import builtins
+import os
+
+from discolite.error import DataError
+
+
+def path_of(url):
+    """The local path of a ``file://`` URL or a bare path."""
+    return url[len('file://'):] if url.startswith('file://') else url
+
+
+def open(url, task=None):
+    """Open the file for reading bytes; a missing file raises DataError naming the path."""
+    path = path_of(url)
+    try:
+        fd = builtins.open(path, 'rb')
+    except OSError as e:
+        raise DataError("Cannot open file: %s" % (e.strerror or e), path)
+    try:
+        fd.url = url
+        fd.size = os.fstat(fd.fileno()).st_size
+    except (AttributeError, OSError):
+        pass
+    return fd
+
+
+def input_stream(fd, size, url, params):
+    """Input stream: ``(file, size, url)``; iterating the file gives bytes lines."""
+    f = open(url)
+    return f, getattr(f, 'size', None), url

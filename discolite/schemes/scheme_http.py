@@ -1,0 +1,86 @@
+"""``http://`` and ``https://`` inputs, streamed with urllib (chunked transfer works)."""
+import io
+import urllib.error
+import urllib.request
+
+from discolite.error import CommError
+
+
+class HTTPFile(io.RawIOBase):
+    """A read-only streaming view of an HTTP GET: ``read(n)``, ``readline()`` and line iteration.
+
+    HTTP error statuses raise CommError with ``.code``; connection failures CommError code None.
+    """
+
+    def __init__(self, url, headers=None, timeout=None):
+        super().__init__()
+        self.url = url
+        req = urllib.request.Request(url, headers=headers or {})
+        try:
+            if timeout is None:
+                self._resp = urllib.request.urlopen(req)
+            else:
+                self._resp = urllib.request.urlopen(req, timeout=timeout)
+        except urllib.error.HTTPError as e:
+            try:
+                e.close()
+            except Exception:
+                pass
+            raise CommError(str(e.reason or 'HTTP error'), url, e.code)
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise CommError(str(getattr(e, 'reason', e)), url, None)
+        length = self._resp.headers.get('Content-Length')
+        self.size = int(length) if length and length.isdigit() else None
+        self._buf = io.BufferedReader(self, 1024 * 1024)
+
+    # raw interface used by the BufferedReader
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        try:
+            return self._resp.readinto(b)
+        except Exception as e:
+            raise CommError("Read failed: %s" % e, self.url, None)
+
+    # public, buffered interface
+    def read(self, n=-1):
+        return self._buf.read(n)
+
+    def read1(self, n=-1):
+        return self._buf.read1(n)
+
+    def readline(self, limit=-1):
+        return self._buf.readline(limit)
+
+    def __iter__(self):
+        readline = self._buf.readline
+        while True:
+            line = readline()
+            if not line:
+                return
+            yield line
+
+    def __next__(self):
+        line = self._buf.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def close(self):
+        if not self.closed:
+            try:
+                self._resp.close()
+            finally:
+                super().close()
+
+
+def open(url, task=None):
+    """GET ``url`` and return an :class:`HTTPFile`."""
+    return HTTPFile(url)
+
+
+def input_stream(fd, size, url, params):
+    """Input stream: ``(HTTPFile, content_length_or_None, url)``."""
+    f = HTTPFile(url)
+    return f, f.size, url

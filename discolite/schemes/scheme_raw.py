@@ -1,0 +1,13 @@
+"""``raw://DATA``: the text after ``raw://`` taken literally, read as str lines."""
+import io
+
+
+def open(url, task=None):
+    """A StringIO over the data of a ``raw://`` URL."""
+    return io.StringIO(url[len('raw://'):] if url.startswith('raw://') else url)
+
+
+def input_stream(fd, size, url, params):
+    """Input stream: ``(StringIO(DATA), len(DATA), url)``."""
+    data = url[len('raw://'):] if url.startswith('raw://') else url
+    return io.StringIO(data), len(data), url

@@ -1,0 +1,582 @@
+"""Record formats, readers, writers and stream chains (``disco.worker.task_io``).
+
+The internal format (v1) is a sequence of hunks: a ``'<BBIQ'`` header
+(``128 + version``, compressed flag, CRC-32 of the uncompressed payload,
+payload length) followed by the payload, ``zlib.compress(data, level)`` when
+compressed. ``data`` is the concatenation of ``pickle.dumps((k, v), 1)``.
+A zero-length hunk terminates the stream.
+"""
+import io
+import pickle
+import re
+import struct
+import sys
+import zlib
+from pickle import UnpicklingError
+
+from discolite.error import DataError
+from discolite.util import argcount, schemesplit
+
+__all__ = ['re', 'pickle_loads', 'pickle_dumps', 'bytes_to_str', 'str_to_bytes', 'sort_cmd',
+           'persistent_hash', 'DataError', 'UnpicklingError',
+           'gzip_reader', 'gzip_line_reader', 'task_input_stream', 'string_input_stream',
+           'task_output_stream', 'disco_output_stream', 'disco_input_stream', 'chain_reader',
+           'old_netstr_reader', 're_reader', 'input_stream', 'output_stream', 'OutputStream',
+           'InputStream', 'DiscoPlainOut', 'plain_output_stream', 'StreamCombiner',
+           'chain_stream', 'default_stream', 'gzip_stream', 'gzip_line_stream',
+           'DiscoOutputStream', 'DiscoOutputStream_v0', 'DiscoOutputStream_v1']
+
+HUNK_SIZE = 1024 * 1024
+HEADER = struct.Struct('<BBIQ')
+REST_HEADER = struct.Struct('<BIQ')
+
+
+# ----------------------------------------------------------------------------
+# compat helpers (disco.compat)
+
+def pickle_loads(data):
+    """``pickle.loads``."""
+    return pickle.loads(data)
+
+
+def pickle_dumps(data, protocol=None):
+    """``pickle.dumps``."""
+    return pickle.dumps(data, protocol)
+
+
+def bytes_to_str(b):
+    """Decode UTF-8 bytes (str passes through)."""
+    return b.decode('utf-8') if isinstance(b, (bytes, bytearray)) else b
+
+
+def str_to_bytes(s):
+    """Encode a str as UTF-8 (bytes pass through)."""
+    return s.encode('utf-8') if isinstance(s, str) else s
+
+
+def persistent_hash(s):
+    """A hash stable across processes (CRC-32); accepts only str or bytes."""
+    if isinstance(s, str):
+        s = s.encode('utf-8')
+    elif not isinstance(s, (bytes, bytearray)):
+        raise TypeError("persistent_hash() needs str or bytes, not %s" % type(s).__name__)
+    return zlib.crc32(s) & 0xffffffff
+
+
+def sort_cmd(filename, sort_buffer_size):
+    """Disco's unix ``sort`` command line; discolite sorts in Python (see util.disk_sort)."""
+    raise NotImplementedError("discolite sorts in pure Python; use discolite.util.disk_sort")
+
+
+# ----------------------------------------------------------------------------
+# fast protocol-1 pickling of common records
+#
+# pickle.dumps((k, v), 1) of a bytes key goes through ``_codecs.encode`` and costs ~1.5 us.
+# _dump_kv builds byte-identical output for the hot shapes (bytes key of 2+ bytes with an
+# int/None/str/bytes/float value) and falls back to pickle.dumps for everything else.
+# tests/unit/test_task_io.py checks the equivalence with hypothesis.
+
+_pack_I = struct.Struct('<I').pack
+_pack_H = struct.Struct('<H').pack
+_pack_i = struct.Struct('<i').pack
+_pack_d = struct.Struct('>d').pack
+_BKEY_HEAD = b'(c_codecs\nencode\nq\x00(X'
+_BKEY_TAIL = b'q\x01X\x06\x00\x00\x00latin1q\x02tq\x03Rq\x04'
+_BVAL_HEAD = b'h\x00(X'
+_BVAL_TAIL = b'h\x02tq\x06Rq\x07tq\x08.'
+_dumps = pickle.dumps
+
+
+def _dump_kv(k, v):
+    """``pickle.dumps((k, v), 1)``, faster for bytes keys."""
+    if type(k) is not bytes or len(k) < 2:
+        return _dumps((k, v), 1)
+    ks = k if k.isascii() else k.decode('latin-1').encode('utf-8')
+    tv = type(v)
+    if tv is int:
+        if 0 <= v < 256:
+            vb = b'K' + bytes((v,))
+        elif 0 <= v < 65536:
+            vb = b'M' + _pack_H(v)
+        elif -2147483648 <= v < 2147483648:
+            vb = b'J' + _pack_i(v)
+        else:
+            return _dumps((k, v), 1)
+        return b''.join((_BKEY_HEAD, _pack_I(len(ks)), ks, _BKEY_TAIL, vb, b'tq\x05.'))
+    if tv is bytes:
+        if len(v) < 2 or v is k:
+            return _dumps((k, v), 1)
+        vs = v if v.isascii() else v.decode('latin-1').encode('utf-8')
+        return b''.join((_BKEY_HEAD, _pack_I(len(ks)), ks, _BKEY_TAIL,
+                         _BVAL_HEAD, _pack_I(len(vs)), vs, b'q\x05', _BVAL_TAIL))
+    if v is None:
+        return b''.join((_BKEY_HEAD, _pack_I(len(ks)), ks, _BKEY_TAIL, b'Ntq\x05.'))
+    if tv is float:
+        return b''.join((_BKEY_HEAD, _pack_I(len(ks)), ks, _BKEY_TAIL, b'G', _pack_d(v),
+                         b'tq\x05.'))
+    if tv is str and v != 'latin1' and len(v) > 1:
+        try:
+            vs = v.encode('utf-8')
+        except UnicodeEncodeError:
+            return _dumps((k, v), 1)
+        return b''.join((_BKEY_HEAD, _pack_I(len(ks)), ks, _BKEY_TAIL, b'X', _pack_I(len(vs)),
+                         vs, b'q\x05tq\x06.'))
+    return _dumps((k, v), 1)
+
+
+class _Unpickler(pickle.Unpickler):
+    """Unpickler with a fast path for the ``_codecs.encode`` global of protocol-1 bytes."""
+
+    def find_class(self, module, name):
+        if module == '_codecs' and name == 'encode':
+            return _codecs_encode
+        return super().find_class(module, name)
+
+
+from _codecs import encode as _codecs_encode  # noqa: E402
+
+
+# ----------------------------------------------------------------------------
+# writers
+
+class DiscoOutputStream_v0(object):
+    """Version 0 ("netstring") writer: ``"%d %s %d %s\\n" % (len(k), k, len(v), v)`` per record."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.size = 0
+
+    def add(self, k, v):
+        k = str_to_bytes(str(k) if not isinstance(k, (bytes, str)) else k)
+        v = str_to_bytes(str(v) if not isinstance(v, (bytes, str)) else v)
+        data = b'%d %s %d %s\n' % (len(k), k, len(v), v)
+        self.stream.write(data)
+        self.size += len(data)
+
+    def append(self, record):
+        k, v = record
+        self.add(k, v)
+
+    def close(self):
+        pass
+
+
+class DiscoOutputStream(object):
+    """Writes Disco's internal format (v1 hunks; ``version=0`` writes netstrings).
+
+    ``add(k, v)``/``append((k, v))`` buffer ``pickle.dumps(rec, 1)``; a hunk is flushed once
+    the buffer passes ``min_hunk_size``. ``close()`` flushes pending data and always writes the
+    empty terminator hunk. ``size`` counts the bytes written to ``stream``.
+    """
+
+    def __init__(self, stream, version=1, compression_level=2, min_hunk_size=HUNK_SIZE,
+                 max_record_size=None):
+        self.stream = stream
+        self.version = version
+        self.compression_level = compression_level
+        self.min_hunk_size = min_hunk_size
+        self.max_record_size = max_record_size
+        self.size = 0
+        self.hunk_size = 0
+        self._parts = []
+        self._closed = False
+        if version == 0:
+            self._v0 = DiscoOutputStream_v0(stream)
+            self.add = self._add_v0
+            self.append = self._v0.append
+
+    def _add_v0(self, k, v):
+        self._v0.add(k, v)
+        self.size = self._v0.size
+
+    def add(self, k, v):
+        """Append the record ``(k, v)``."""
+        data = _dump_kv(k, v)
+        n = len(data)
+        if self.max_record_size and n > self.max_record_size:
+            raise ValueError("Record of size %d is larger than max_record_size: %d"
+                             % (n, self.max_record_size))
+        self._parts.append(data)
+        self.hunk_size += n
+        if self.hunk_size > self.min_hunk_size:
+            self.flush()
+
+    def append(self, record):
+        """Append ``record`` (usually a ``(k, v)`` tuple)."""
+        if type(record) is tuple and len(record) == 2:
+            data = _dump_kv(record[0], record[1])
+        else:
+            data = pickle.dumps(record, 1)
+        n = len(data)
+        if self.max_record_size and n > self.max_record_size:
+            raise ValueError("Record of size %d is larger than max_record_size: %d"
+                             % (n, self.max_record_size))
+        self._parts.append(data)
+        self.hunk_size += n
+        if self.hunk_size > self.min_hunk_size:
+            self.flush()
+
+    def hunk_write(self, data):
+        """Append already pickled record bytes to the current hunk."""
+        n = len(data)
+        if self.max_record_size and n > self.max_record_size:
+            raise ValueError("Record of size %d is larger than max_record_size: %d"
+                             % (n, self.max_record_size))
+        self._parts.append(bytes(data))
+        self.hunk_size += n
+
+    def flush(self):
+        """Write the buffered records as one hunk (an empty buffer writes the terminator)."""
+        if self.version == 0:
+            return
+        data = b''.join(self._parts)
+        self._parts = []
+        self.hunk_size = 0
+        checksum = zlib.crc32(data) & 0xffffffff
+        if self.compression_level > 0:
+            payload = zlib.compress(data, self.compression_level)
+            flag = 1
+        else:
+            payload = data
+            flag = 0
+        header = HEADER.pack(128 + self.version, flag, checksum, len(payload))
+        self.stream.write(header)
+        self.stream.write(payload)
+        self.size += len(header) + len(payload)
+
+    def close(self):
+        """Flush pending records, then write the empty terminator hunk (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.version == 0:
+            return
+        if self.hunk_size or self._parts:
+            self.flush()
+        self.flush()
+
+
+DiscoOutputStream_v1 = DiscoOutputStream
+
+
+class OutputStream(object):
+    """What an output stream chain returns: an object with ``add(key, value)`` and ``close()``."""
+
+    def add(self, key, value):
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+
+class InputStream(object):
+    """What an input stream chain returns: iterable over entries, optionally ``read(n)``."""
+
+    def __iter__(self):
+        raise NotImplementedError
+
+    def read(self, num_bytes=None):
+        raise NotImplementedError
+
+
+class DiscoPlainOut(object):
+    """Writes records as version-0 netstrings (``str()`` of key and value)."""
+
+    def __init__(self, stream):
+        self.stream = DiscoOutputStream_v0(stream)
+
+    def add(self, k, v):
+        self.stream.add(str(k), str(v))
+
+    def close(self):
+        self.stream.close()
+
+
+def plain_output_stream(stream, partition, url, params):
+    """Output stream: wrap ``stream`` in a :class:`DiscoPlainOut`."""
+    return DiscoPlainOut(stream)
+
+
+def disco_output_stream(stream, partition, url, params):
+    """Output stream: wrap ``stream`` in a v1 :class:`DiscoOutputStream`; returns ``(out, url)``."""
+    return DiscoOutputStream(stream), url
+
+
+def task_output_stream(stream, partition, url, params):
+    """Output stream: open ``url`` (a local path) as an :class:`AtomicFile`."""
+    from discolite.fileutils import AtomicFile
+    return AtomicFile(url)
+
+
+def output_stream(stream, partition, url, params):
+    """Documentation stub: an output stream takes ``(stream, partition, url, params)``."""
+    return stream, url
+
+
+def input_stream(stream, size, url, params):
+    """Documentation stub: an input stream takes ``(stream, size, url, params)``."""
+    return stream, size, url
+
+
+# ----------------------------------------------------------------------------
+# readers
+
+def _readn(stream, n):
+    data = stream.read(n)
+    if data is None:
+        data = b''
+    if len(data) >= n or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n:
+        more = stream.read(n - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b''.join(parts)
+
+
+def disco_input_stream(stream, size, url, ignore_corrupt=False):
+    """Yield the records of a v1 stream (or a v0 netstring stream, detected by its first byte)."""
+    offset = 0
+    unpack = REST_HEADER.unpack
+    crc32 = zlib.crc32
+    decompress = zlib.decompress
+    BytesIO = io.BytesIO
+    Unpickler = _Unpickler
+    while True:
+        first = stream.read(1)
+        if not first:
+            return
+        if isinstance(first, str):
+            first = first.encode('latin-1')
+        if first[0] < 128:
+            for e in old_netstr_reader(stream, size, url, head=first):
+                yield e
+            return
+        rest = _readn(stream, 13)
+        if len(rest) < 13:
+            raise DataError("Truncated data at {0} bytes".format(offset), url)
+        is_compressed, checksum, hunk_size = unpack(rest)
+        if not hunk_size:
+            return
+        start = offset
+        offset += 14 + hunk_size
+        hunk = _readn(stream, hunk_size)
+        if len(hunk) < hunk_size:
+            if ignore_corrupt:
+                return
+            raise DataError("Truncated data at {0} bytes".format(start + 14 + len(hunk)), url)
+        try:
+            data = decompress(hunk) if is_compressed else hunk
+            if checksum != (crc32(data) & 0xffffffff):
+                raise ValueError("Checksum does not match")
+        except (ValueError, zlib.error) as e:
+            if ignore_corrupt:
+                continue
+            raise DataError("Corrupted data between bytes {0}-{1}: {2}"
+                            .format(start, start + 14 + hunk_size, e), url)
+        load = Unpickler(BytesIO(data)).load
+        try:
+            while True:
+                yield load()
+        except EOFError:
+            pass
+
+
+chain_reader = disco_input_stream
+
+
+def _decode(b):
+    try:
+        return b.decode('utf-8')
+    except UnicodeDecodeError:
+        return b.decode('latin-1')
+
+
+def old_netstr_reader(fd, size, fname, head=b''):
+    """Read version-0 netstrings (``<len> <key> <len> <value>\\n``), yielding str pairs.
+
+    Reads ``size`` bytes when given, else until EOF.
+    """
+    buf = bytearray(head)
+    pos = 0
+    tot = 0
+    eof = False
+
+    def fill(need):
+        nonlocal buf, pos, eof
+        while len(buf) - pos < need and not eof:
+            if pos:
+                del buf[:pos]
+                pos = 0
+            r = fd.read(max(65536, need))
+            if not r:
+                eof = True
+                break
+            buf += r if isinstance(r, (bytes, bytearray)) else r.encode('utf-8')
+        return len(buf) - pos >= need
+
+    def netstr():
+        nonlocal pos, tot
+        fill(11)
+        i = buf.find(b' ', pos, pos + 11)
+        if i == -1:
+            raise DataError("Corrupted input: Could not parse a value length at {0} bytes."
+                            .format(tot), fname)
+        try:
+            n = int(buf[pos:i])
+        except ValueError:
+            raise DataError("Corrupted input: Could not parse a value length at {0} bytes."
+                            .format(tot), fname)
+        tot += i + 1 - pos
+        pos = i + 1
+        if not fill(n + 1):
+            raise DataError("Truncated input: Expected a value of {0} bytes (offset {1} bytes)"
+                            .format(n + 1, tot), fname)
+        value = bytes(buf[pos:pos + n])
+        pos += n + 1
+        tot += n + 1
+        return value
+
+    while size is None or tot < size:
+        if not fill(1):
+            if size is not None and tot < size:
+                raise DataError("Truncated input: Expected {0} bytes, got {1}".format(size, tot),
+                                fname)
+            return
+        k = netstr()
+        v = netstr()
+        yield _decode(k), _decode(v)
+
+
+def re_reader(item_re_str, fd, size, fname, output_tail=False, read_buffer_size=8192):
+    """Apply ``regex.match`` repeatedly to a read buffer and yield ``m.groups()``."""
+    item_re = item_re_str if hasattr(item_re_str, 'match') else None
+    buf = None
+    tot = 0
+    while True:
+        if size:
+            r = fd.read(min(read_buffer_size, size - tot))
+        else:
+            r = fd.read(read_buffer_size)
+        if buf is None:
+            buf = r[:0] if r else b''
+            if item_re is None:
+                pat = item_re_str
+                if isinstance(buf, (bytes, bytearray)) and isinstance(pat, str):
+                    pat = pat.encode('utf-8')
+                elif isinstance(buf, str) and isinstance(pat, bytes):
+                    pat = pat.decode('utf-8')
+                item_re = re.compile(pat)
+        tot += len(r)
+        buf += r
+        m = item_re.match(buf)
+        while m:
+            yield m.groups()
+            buf = buf[m.end():]
+            m = item_re.match(buf)
+        if not len(r) or (size is not None and tot >= size):
+            if size is not None and tot < size:
+                raise DataError("Truncated input: Expected {0} bytes, got {1}".format(size, tot),
+                                fname)
+            if len(buf):
+                if output_tail:
+                    yield [buf]
+                else:
+                    print("Couldn't match the last {0} bytes in {1}. "
+                          "Some bytes may be missing from input.".format(len(buf), fname))
+            break
+
+
+def gzip_reader(fd, size, url, params):
+    """Wrap the input in a :class:`gzip.GzipFile`."""
+    import gzip
+    return gzip.GzipFile(fileobj=fd), size, url
+
+
+def gzip_line_reader(fd, size, url, params):
+    """Yield the lines of a gzip stream; on error print it and stop."""
+    import gzip
+    try:
+        for line in gzip.GzipFile(fileobj=fd):
+            yield line
+    except Exception as e:
+        print(e)
+
+
+def string_input_stream(string, size, url, params):
+    """Input stream over a string: ``(StringIO(string), len(string), url)``."""
+    if isinstance(string, (bytes, bytearray)):
+        return io.BytesIO(string), len(string), url
+    return io.StringIO(string), len(string), url
+
+
+def task_input_stream(stream, size, url, params):
+    """Open ``url`` with ``discolite.schemes.scheme_<scheme>.input_stream`` (no scheme: file)."""
+    scheme, _rest = schemesplit(url)
+    scheme = scheme or 'file'
+    if not scheme.replace('_', '').isalnum():
+        raise DataError("Unsupported URL scheme '{0}'".format(scheme), url)
+    modname = 'discolite.schemes.scheme_%s' % scheme
+    try:
+        mod = __import__(modname, fromlist=['input_stream'])
+    except ModuleNotFoundError as e:
+        if e.name != modname:
+            raise
+        raise DataError("Unsupported URL scheme '{0}'".format(scheme), url)
+    return mod.input_stream(stream, size, url, params)
+
+
+# ----------------------------------------------------------------------------
+# stream chains
+
+class StreamCombiner(object):
+    """Apply a chain of stream functions; iterating it iterates the last fd.
+
+    Each function is called as ``f(fd, size, url)`` or, when it takes 4 arguments,
+    ``f(fd, size, url, params)``, and may return ``(fd, size, url)``, ``(fd, url)``
+    or a new fd. Attribute access is delegated to the last fd; ``close()`` closes
+    every fd in reverse order.
+    """
+
+    def __init__(self, url, streams, params):
+        self.fds = []
+        self.url = url
+        fd = sys.stdin if url == '-' else None
+        size = None
+        for stream in streams:
+            if argcount(stream) == 4:
+                fd = stream(fd, size, url, params)
+            else:
+                fd = stream(fd, size, url)
+            if isinstance(fd, tuple):
+                if len(fd) == 3:
+                    fd, size, url = fd
+                elif len(fd) == 2:
+                    fd, url = fd
+            self.fds.append(fd)
+        self.size = size
+        self.url = url
+
+    def __iter__(self):
+        return iter(self.fds[-1])
+
+    def __getattr__(self, attr):
+        if attr in ('fds', 'url', 'size') or not self.__dict__.get('fds'):
+            raise AttributeError(attr)
+        return getattr(self.fds[-1], attr)
+
+    def close(self):
+        for fd in reversed(self.fds):
+            close = getattr(fd, 'close', None)
+            if close is not None:
+                close()
+
+
+chain_stream = (task_input_stream, chain_reader)
+default_stream = (task_input_stream,)
+gzip_stream = (task_input_stream, gzip_reader)
+gzip_line_stream = (task_input_stream, gzip_line_reader)

@@ -1,0 +1,294 @@
+import io
+import os
+import pickle
+import random
+import struct
+import zlib
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from discolite.error import DataError
+from discolite.fileutils import AtomicFile, Chunker, HUNK_SIZE
+from discolite.worker import task_io
+from discolite.worker.task_io import (
+    DiscoOutputStream, DiscoPlainOut, StreamCombiner, chain_reader, disco_input_stream,
+    disco_output_stream, gzip_line_reader, gzip_reader, old_netstr_reader, plain_output_stream,
+    re_reader, string_input_stream, task_input_stream, task_output_stream)
+from discolite.worker.task_io import _dump_kv
+
+EMPTY_COMPRESSED = bytes.fromhex('81010000000008000000000000' '00785e030000000001')
+
+
+def write(records, **kw):
+    buf = io.BytesIO()
+    out = DiscoOutputStream(buf, **kw)
+    for k, v in records:
+        out.add(k, v)
+    out.close()
+    return buf.getvalue()
+
+
+def read(data, **kw):
+    return list(disco_input_stream(io.BytesIO(data), len(data), 'test://x', **kw))
+
+
+def test_empty_file_is_22_bytes():
+    data = write([])
+    assert data == EMPTY_COMPRESSED
+    assert len(data) == 22
+    assert read(data) == []
+
+
+def test_empty_uncompressed_terminator():
+    assert write([], compression_level=0) == bytes.fromhex('8100' + '00' * 12)
+
+
+def test_k1_level0_example():
+    data = write([('k', 1)], compression_level=0)
+    assert data == bytes.fromhex('81009aa9cbcb0f00000000000000'
+                                 '2858010000006b71004b017471012e'
+                                 '8100000000000000000000000000')
+    assert len(data) == 43
+    assert read(data) == [('k', 1)]
+
+
+records = st.lists(st.tuples(
+    st.one_of(st.binary(), st.text(), st.integers()),
+    st.one_of(st.binary(), st.text(), st.integers(), st.none(), st.floats(allow_nan=False),
+              st.booleans())), max_size=50)
+
+
+@given(records, st.sampled_from([0, 1, 2, 9]))
+def test_roundtrip(recs, level):
+    recs = recs + [('', '')]
+    assert read(write(recs, compression_level=level)) == recs
+
+
+@given(st.one_of(st.binary(), st.text(), st.integers(), st.sampled_from([b'a', b'ab', 'latin1'])),
+       st.one_of(st.binary(), st.text(), st.integers(), st.none(), st.floats(allow_nan=False),
+                 st.sampled_from(['latin1', b'a', b'\xe9', 'a', 2 ** 31, -2 ** 31, 65535, 65536])))
+def test_fast_dump_matches_pickle(k, v):
+    assert _dump_kv(k, v) == pickle.dumps((k, v), 1)
+    assert _dump_kv(k, k) == pickle.dumps((k, k), 1)
+
+
+def test_fast_dump_shared_objects():
+    k = b'same'
+    assert _dump_kv(k, k) == pickle.dumps((k, k), 1)
+    for k, v in [(b'ab', 'latin1'), (b'\xe9\xe9', b'\xe9\xe9'), (b'a', 'a'), (b'\xff', b'\xff')]:
+        assert _dump_kv(k, v) == pickle.dumps((k, v), 1)
+
+
+def test_200k_records_multiple_hunks():
+    rnd = random.Random(1)
+    recs = [(('w%d' % rnd.randrange(10 ** 6)).encode(), rnd.randrange(10 ** 9)) for _ in range(200000)]
+    recs.append(('', ''))
+    for level in (0, 2):
+        data = write(recs, compression_level=level)
+        assert data.count(b'\x81') >= 1
+        assert read(data) == recs
+
+
+def test_hunks_flush_past_1mib():
+    recs = [(b'x' * 1000, i) for i in range(3000)]
+    data = write(recs, compression_level=0)
+    # at least 3 hunks plus terminator
+    offsets, pos = [], 0
+    while pos < len(data):
+        _, _, _, size = struct.unpack('<BBIQ', data[pos:pos + 14])
+        offsets.append(size)
+        pos += 14 + size
+    assert len(offsets) >= 4 and offsets[-1] == 0
+    assert all(s > HUNK_SIZE for s in offsets[:-2])
+
+
+def test_v0_roundtrip():
+    buf = io.BytesIO()
+    out = DiscoOutputStream(buf, version=0)
+    recs = [('a', 'b'), (1, 2.5), ('', ''), ('sp ace', 'new\nline'), ('ä', 'ö')]
+    for k, v in recs:
+        out.add(k, v)
+    out.close()
+    data = buf.getvalue()
+    assert data.startswith(b'1 a 1 b\n')
+    assert read(data) == [(str(k), str(v)) for k, v in recs]
+    assert list(old_netstr_reader(io.BytesIO(data), len(data), 'u')) == [(str(k), str(v)) for k, v in recs]
+
+
+def test_plain_output_stream():
+    buf = io.BytesIO()
+    out = plain_output_stream(buf, None, 'u', None)
+    out.add('k', 3)
+    out.close()
+    assert buf.getvalue() == b'1 k 1 3\n'
+
+
+def test_corruption_detected_and_ignored():
+    rnd = random.Random(2)
+    recs = [(str(rnd.random()), str(rnd.random())) for _ in range(1000)]
+    for level in (0, 2):
+        data = bytearray(write(recs, compression_level=level))
+        data[100] ^= 0xff
+        with pytest.raises(DataError) as e:
+            read(bytes(data))
+        assert 'Corrupted data between bytes 0-' in str(e.value)
+        assert read(bytes(data), ignore_corrupt=True) == []
+
+
+def test_truncated():
+    data = write([('a', 'b')])
+    with pytest.raises(DataError) as e:
+        read(data[:5])
+    assert 'Truncated data at 0 bytes' in str(e.value)
+
+
+def test_max_record_size():
+    out = DiscoOutputStream(io.BytesIO(), max_record_size=10)
+    with pytest.raises(ValueError) as e:
+        out.add('k' * 20, 1)
+    assert 'is larger than max_record_size: 10' in str(e.value)
+
+
+def test_chunker_one_chunk():
+    recs, size = [], 0
+    while True:
+        r = ('k%d' % len(recs), 'v' * 100)
+        n = len(pickle.dumps(r, 1))
+        if size + n > HUNK_SIZE:
+            break
+        recs.append(r)
+        size += n
+    chunks = list(Chunker(chunk_size=2 * HUNK_SIZE).chunks(recs))
+    assert len(chunks) == 1
+    assert read(chunks[0]) == recs
+
+
+def test_chunker_many_chunks():
+    rnd = random.Random(3)
+    recs = [('k%d' % i, '%x' % rnd.getrandbits(4000)) for i in range(5000)]
+    chunks = list(Chunker(chunk_size=HUNK_SIZE).chunks(recs))
+    assert len(chunks) > 1
+    assert [r for c in chunks for r in read(c)] == recs
+
+
+def test_atomic_file(tmp_path):
+    p = str(tmp_path / 'sub' / 'out')
+    f = AtomicFile(p)
+    f.write(b'abc')
+    assert os.path.exists(p + '.partial') and not os.path.exists(p)
+    f.close()
+    f.close()
+    assert open(p, 'rb').read() == b'abc' and not os.path.exists(p + '.partial')
+
+
+def test_output_chain(tmp_path):
+    p = str(tmp_path / 'out')
+    comb = StreamCombiner(p, (task_output_stream, disco_output_stream), None)
+    comb.add('a', 1)
+    comb.add(b'bb', 2)
+    comb.close()
+    assert read(open(p, 'rb').read()) == [('a', 1), (b'bb', 2)]
+
+
+def test_input_chain_file_and_chain_reader(tmp_path):
+    p = tmp_path / 'data'
+    p.write_bytes(write([('a', 1), ('b', 2)]))
+    comb = StreamCombiner(str(p), task_io.chain_stream, None)
+    assert list(comb) == [('a', 1), ('b', 2)]
+    comb.close()
+    comb = StreamCombiner('file://' + str(p), task_io.default_stream, None)
+    assert b''.join(comb) == p.read_bytes()
+    comb.close()
+
+
+def test_stream_combiner_return_shapes():
+    calls = []
+
+    def f3(fd, size, url):
+        calls.append((fd, size, url))
+        return io.StringIO('x\ny\n'), 4, url + '!'
+
+    def f2(fd, size, url, params):
+        calls.append((fd.getvalue(), size, url, params))
+        return fd, url
+
+    def f1(fd, size, url):
+        calls.append(size)
+        return (line.upper() for line in fd)
+
+    comb = StreamCombiner('u', (f3, f2, f1), 'P')
+    assert list(comb) == ['X\n', 'Y\n']
+    assert calls == [(None, None, 'u'), ('x\ny\n', 4, 'u!', 'P'), 4]
+    assert len(comb.fds) == 3
+
+
+def test_stream_combiner_close_reverse():
+    closed = []
+
+    class C(object):
+        def __init__(self, n):
+            self.n = n
+
+        def __iter__(self):
+            return iter([])
+
+        def close(self):
+            closed.append(self.n)
+
+    comb = StreamCombiner('u', (lambda fd, s, u: C(1), lambda fd, s, u: C(2)), None)
+    comb.close()
+    assert closed == [2, 1]
+
+
+def test_chain_reader_params_is_ignore_corrupt():
+    data = bytearray(write([('a', 'b' * 200)]))
+    data[30] ^= 0xff
+    comb = StreamCombiner('raw://', (lambda fd, s, u: io.BytesIO(bytes(data)), chain_reader),
+                          {'truthy': 1})
+    assert list(comb) == []
+
+
+def test_raw_input():
+    comb = StreamCombiner('raw://hello world', task_io.default_stream, None)
+    assert list(comb) == ['hello world']
+
+
+def test_unknown_scheme():
+    with pytest.raises(DataError) as e:
+        task_input_stream(None, None, 'nosuch://x/y', None)
+    assert 'nosuch://x/y' in str(e.value)
+
+
+def test_string_input_stream():
+    fd, size, url = string_input_stream('a\nb', None, 'u', None)
+    assert list(fd) == ['a\n', 'b'] and size == 3
+
+
+def test_re_reader():
+    data = io.BytesIO(b'a=1;b=2;c')
+    out = list(re_reader(r'(\w)=(\d);', data, 9, 'u', output_tail=True))
+    assert out == [(b'a', b'1'), (b'b', b'2'), [b'c']]
+
+
+def test_gzip_readers():
+    import gzip
+    raw = gzip.compress(b'l1\nl2\n')
+    fd, size, url = gzip_reader(io.BytesIO(raw), len(raw), 'u', None)
+    assert fd.read() == b'l1\nl2\n'
+    assert list(gzip_line_reader(io.BytesIO(raw), len(raw), 'u', None)) == [b'l1\n', b'l2\n']
+    assert list(gzip_line_reader(io.BytesIO(b'junk'), 4, 'u', None)) == []
+
+
+def test_exported_names():
+    for name in ['re', 'pickle_loads', 'pickle_dumps', 'bytes_to_str', 'str_to_bytes', 'sort_cmd',
+                 'persistent_hash', 'DataError', 'UnpicklingError', 'gzip_reader',
+                 'gzip_line_reader', 'task_input_stream', 'string_input_stream',
+                 'task_output_stream', 'disco_output_stream', 'disco_input_stream', 'chain_reader',
+                 'old_netstr_reader', 're_reader', 'input_stream', 'output_stream', 'OutputStream',
+                 'InputStream', 'DiscoPlainOut', 'plain_output_stream', 'StreamCombiner',
+                 'chain_stream', 'default_stream', 'gzip_stream', 'gzip_line_stream']:
+        assert hasattr(task_io, name), name
+    assert task_io.persistent_hash('abc') == task_io.persistent_hash(b'abc')
+    with pytest.raises(TypeError):
+        task_io.persistent_hash(5)
