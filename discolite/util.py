@@ -117,10 +117,10 @@ def argcount(f):
     if isinstance(f, functools.partial) or (hasattr(f, 'func') and hasattr(f, 'args')
                                             and not hasattr(f, '__code__')):
         return argcount(f.func) - len(f.args or ()) - len(f.keywords or {})
+    if hasattr(f, '__func__'):  # bound method: self is not counted
+        return argcount(f.__func__) - (1 if getattr(f, '__self__', None) is not None else 0)
     if hasattr(f, '__code__'):
         return f.__code__.co_argcount
-    if hasattr(f, '__func__'):  # bound method
-        return argcount(f.__func__) - (1 if getattr(f, '__self__', None) is not None else 0)
     if isinstance(f, type):
         return argcount(f.__init__) - 1 if hasattr(f.__init__, '__code__') else 0
     call = getattr(f, '__call__', None)
@@ -431,7 +431,7 @@ def unix_sort(filename, sort_buffer_size='10%'):
         out = filename + '.sorted'
         with open(out, 'wb') as o:
             for k, v in _external_sort(records, filename, sort_buffer_size, raw=True):
-                o.write(k + b'\xff' + v + b'\x00')
+                o.write(k + b'\xff' + encode(v) + b'\x00')
     os.replace(out, filename)
 
 

@@ -6,34 +6,14 @@ import urllib.request
 from discolite.error import CommError
 
 
-class HTTPFile(io.RawIOBase):
-    """A read-only streaming view of an HTTP GET: ``read(n)``, ``readline()`` and line iteration.
+class _Raw(io.RawIOBase):
+    """Raw reader over an HTTP response, converting failures into CommError."""
 
-    HTTP error statuses raise CommError with ``.code``; connection failures CommError code None.
-    """
-
-    def __init__(self, url, headers=None, timeout=None):
+    def __init__(self, resp, url):
         super().__init__()
+        self._resp = resp
         self.url = url
-        req = urllib.request.Request(url, headers=headers or {})
-        try:
-            if timeout is None:
-                self._resp = urllib.request.urlopen(req)
-            else:
-                self._resp = urllib.request.urlopen(req, timeout=timeout)
-        except urllib.error.HTTPError as e:
-            try:
-                e.close()
-            except Exception:
-                pass
-            raise CommError(str(e.reason or 'HTTP error'), url, e.code)
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            raise CommError(str(getattr(e, 'reason', e)), url, None)
-        length = self._resp.headers.get('Content-Length')
-        self.size = int(length) if length and length.isdigit() else None
-        self._buf = io.BufferedReader(self, 1024 * 1024)
 
-    # raw interface used by the BufferedReader
     def readable(self):
         return True
 
@@ -43,7 +23,45 @@ class HTTPFile(io.RawIOBase):
         except Exception as e:
             raise CommError("Read failed: %s" % e, self.url, None)
 
-    # public, buffered interface
+    def close(self):
+        if not self.closed:
+            try:
+                self._resp.close()
+            finally:
+                super().close()
+
+
+class HTTPFile(object):
+    """A read-only streaming view of an HTTP GET: ``read(n)``, ``readline()`` and line iteration.
+
+    HTTP error statuses raise CommError with ``.code``; connection failures CommError code None.
+    """
+
+    def __init__(self, url, headers=None, timeout=None):
+        self.url = url
+        req = urllib.request.Request(url, headers=headers or {})
+        try:
+            if timeout is None:
+                resp = urllib.request.urlopen(req)
+            else:
+                resp = urllib.request.urlopen(req, timeout=timeout)
+        except urllib.error.HTTPError as e:
+            try:
+                e.close()
+            except Exception:
+                pass
+            raise CommError(str(e.reason or 'HTTP error'), url, e.code)
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise CommError(str(getattr(e, 'reason', e)), url, None)
+        length = resp.headers.get('Content-Length')
+        self.size = int(length) if length and length.isdigit() else None
+        self.headers = resp.headers
+        self._buf = io.BufferedReader(_Raw(resp, url), 1024 * 1024)
+
+    @property
+    def closed(self):
+        return self._buf.closed
+
     def read(self, n=-1):
         return self._buf.read(n)
 
@@ -53,6 +71,9 @@ class HTTPFile(io.RawIOBase):
     def readline(self, limit=-1):
         return self._buf.readline(limit)
 
+    def readable(self):
+        return True
+
     def __iter__(self):
         readline = self._buf.readline
         while True:
@@ -61,18 +82,14 @@ class HTTPFile(io.RawIOBase):
                 return
             yield line
 
-    def __next__(self):
-        line = self._buf.readline()
-        if not line:
-            raise StopIteration
-        return line
-
     def close(self):
-        if not self.closed:
-            try:
-                self._resp.close()
-            finally:
-                super().close()
+        self._buf.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def open(url, task=None):
