@@ -90,7 +90,8 @@ class DDFS(object):
         return self.get(tag).get('urls', [])
 
     def blobs(self, tag, ignore_missing=True):
-        """Replica lists of every blob reachable from ``tag`` (tag links followed once each)."""
+        """Replica lists of every blob reachable from ``tag`` (tag links followed once each;
+        missing tags are ignored, as in Disco's ``findtags``)."""
         seen = set()
         out = []
 
@@ -102,7 +103,7 @@ class DDFS(object):
             try:
                 urls = self.urls(t)
             except CommError as e:
-                if ignore_missing and e.code == 404 and seen != {name}:
+                if ignore_missing and e.code == 404:
                     return
                 raise
             for replicas in urls:

@@ -9,14 +9,12 @@ in-process master (``local://<root>``) and HTTP masters (:func:`load_oob`,
 import functools
 import gzip
 import heapq
-import io
 import itertools
 import json
 import os
 import pickle
 import random
 import struct
-import sys
 import tempfile
 import threading
 from hashlib import md5

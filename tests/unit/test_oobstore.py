@@ -88,7 +88,7 @@ def test_ddfs_helpers():
     assert tagname('tag://host/name') == 'name' and tagname('name') == 'name'
 
 
-def test_ddfs_no_http_master():
+def test_ddfs_missing_and_no_http_master():
     from discolite.settings import DiscoSettings
     d = DDFS('local:///tmp/x', settings=DiscoSettings())
     with pytest.raises(CommError):

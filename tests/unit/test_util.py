@@ -2,7 +2,6 @@ import functools
 import gzip
 import os
 import random
-import resource
 
 import pytest
 from hypothesis import given, strategies as st
