@@ -1,0 +1,259 @@
+"""The base ``Worker`` (``disco.worker``): builds job packs on the client and runs tasks on the node.
+
+Client side: :meth:`Worker.jobdict`, :meth:`Worker.jobenvs`, :meth:`Worker.jobhome`.
+Node side: :func:`execute` runs one task given the master's TASK payload and a
+channel (:mod:`discolite.worker.protocol`); :meth:`Worker.main` is the entry
+point when the worker is started as an executable, as on a Disco node.
+"""
+import io
+import os
+import sys
+import traceback
+import zipfile
+
+from discolite import dPickle
+from discolite.error import DataError, DiscoError
+from discolite.worker import protocol
+
+JOBPACK_VERSION1 = 0x0001
+JOBPACK_VERSION2 = 0x0002
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIB_PREFIX = 'lib/'
+
+
+class Params(object):
+    """A plain object whose attributes are the given keywords (functions are shipped too)."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+    def __repr__(self):
+        return 'Params(%s)' % ', '.join('%s=%r' % kv for kv in sorted(self.__dict__.items()))
+
+
+_library_zip = None
+
+
+def library_zip():
+    """Zip bytes of the discolite package under ``lib/discolite``, built once per process."""
+    global _library_zip
+    if _library_zip is None:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as z:
+            root = os.path.dirname(_PKG_DIR)
+            for dirpath, dirnames, filenames in os.walk(_PKG_DIR):
+                dirnames[:] = sorted(d for d in dirnames if d != '__pycache__')
+                for name in sorted(filenames):
+                    if name.endswith('.py'):
+                        path = os.path.join(dirpath, name)
+                        info = zipfile.ZipInfo(LIB_PREFIX + os.path.relpath(path, root),
+                                               (1980, 1, 1, 0, 0, 0))
+                        info.external_attr = (0o755 if name == 'worker.py' else 0o644) << 16
+                        info.compress_type = zipfile.ZIP_DEFLATED
+                        with open(path, 'rb') as f:
+                            z.writestr(info, f.read())
+        _library_zip = buf.getvalue()
+    return _library_zip
+
+
+def _strip(path):
+    return path.lstrip('/')
+
+
+class Worker(dict):
+    """A dict of job parameters with the methods that turn a Job into a job pack and run its tasks."""
+
+    jobpack_version = JOBPACK_VERSION1
+
+    def __init__(self, **kwargs):
+        super().__init__(self.defaults())
+        self.update(kwargs)
+        self.outputs = {}
+
+    def defaults(self):
+        return {'save_results': False,
+                'profile': False,
+                'required_files': {},
+                'required_modules': None}
+
+    def getitem(self, key, job, jobargs, default=None):
+        """Resolve ``key`` as Disco does: jobargs, then attributes of the job, then this worker."""
+        if key in jobargs:
+            return jobargs[key]
+        elif hasattr(job, key):
+            return getattr(job, key)
+        return self.get(key, default)
+
+    @property
+    def bin(self):
+        """Path, relative to the job home, of the executable that runs this worker."""
+        module = sys.modules[type(self).__module__]
+        path = os.path.abspath(module.__file__)
+        if path.startswith(_PKG_DIR + os.sep):
+            return LIB_PREFIX + os.path.relpath(path, os.path.dirname(_PKG_DIR))
+        return _strip(path)
+
+    # ----------------------------------------------------------------- client side
+
+    def jobdict(self, job, **jobargs):
+        return {'prefix': self.getitem('name', job, jobargs),
+                'save_results': self.getitem('save_results', job, jobargs, False),
+                'save_info': self.getitem('save_info', job, jobargs, 'ddfs'),
+                'scheduler': self.getitem('scheduler', job, jobargs, {}),
+                'owner': self.getitem('owner', job, jobargs, job.settings['DISCO_JOB_OWNER'])}
+
+    def jobenvs(self, job, **jobargs):
+        return {'PYTHONPATH': ':'.join(['lib'] + [_strip(p) for p in sys.path if p]),
+                'LD_LIBRARY_PATH': 'lib'}
+
+    def jobhome(self, job, **jobargs):
+        """The job home zip: discolite itself, the job's module, required files and modules."""
+        buf = io.BytesIO(library_zip())
+        names = set()
+        with zipfile.ZipFile(buf, 'a', zipfile.ZIP_DEFLATED) as z:
+            names.update(z.namelist())
+
+            def add(arcname, data):
+                if arcname not in names:
+                    names.add(arcname)
+                    z.writestr(zipfile.ZipInfo(arcname, (1980, 1, 1, 0, 0, 0)), data,
+                               zipfile.ZIP_DEFLATED)
+
+            for path in self._job_module_files(job):
+                with open(path, 'rb') as f:
+                    add(_strip(path), f.read())
+            if not self.bin.startswith(LIB_PREFIX):
+                with open('/' + self.bin, 'rb') as f:
+                    add(self.bin, f.read())
+            files = self.getitem('required_files', job, jobargs) or {}
+            if isinstance(files, dict):
+                for relpath, data in files.items():
+                    add(_safe_arcname(relpath), data)
+            else:
+                for path in files:
+                    with open(path, 'rb') as f:
+                        add(LIB_PREFIX + os.path.basename(path), f.read())
+            for mod in self.getitem('required_modules', job, jobargs) or ():
+                if isinstance(mod, (tuple, list)):
+                    name, path = mod
+                    with open(path, 'rb') as f:
+                        add(LIB_PREFIX + name.replace('.', '/') + '.py', f.read())
+        return buf.getvalue()
+
+    @staticmethod
+    def _job_module_files(job):
+        """The source of the Job subclass's module (and its packages' __init__ files)."""
+        module = sys.modules.get(type(job).__module__)
+        path = getattr(module, '__file__', None)
+        if not path or type(job).__module__ in ('__main__',) or \
+                type(job).__module__.split('.')[0] == 'discolite':
+            return []
+        path = os.path.abspath(path)
+        files = [path]
+        parts = type(job).__module__.split('.')
+        directory = os.path.dirname(path)
+        for _ in parts[:-1]:
+            init = os.path.join(directory, '__init__.py')
+            if os.path.exists(init):
+                files.append(init)
+            directory = os.path.dirname(directory)
+        return files
+
+    # ----------------------------------------------------------------- node side
+
+    def start(self, task, job, **jobargs):
+        """Run the task (under cProfile when ``profile`` is set), then report outputs and DONE."""
+        if self.getitem('profile', job, jobargs):
+            import cProfile
+            filename = task.path('profile-%s' % task.uid)
+            task.makedirs()
+            cProfile.runctx('self.run(task, job, **jobargs)', globals(), locals(), filename)
+            with open(filename, 'rb') as f:
+                task.put('profile-%s' % task.uid, f.read())
+        else:
+            self.run(task, job, **jobargs)
+        self.end(task, job, **jobargs)
+
+    def run(self, task, job, **jobargs):
+        raise NotImplementedError
+
+    def end(self, task, job, **jobargs):
+        self.send_outputs()
+        protocol.send('MSG', "Results sent to master")
+        protocol.send('DONE')
+
+    def send_outputs(self):
+        for output in self.outputs.values():
+            output.close()
+            protocol.send('OUTPUT', [output.label, output.path, output.size])
+
+    def get_inputs(self):
+        return protocol.get_inputs()
+
+    @classmethod
+    def main(cls):
+        """Entry point of a worker started as an executable (Disco's worker protocol)."""
+        channel = protocol.StreamChannel(sys.stdin.buffer, sys.stderr.buffer)
+        protocol.CHANNEL = channel
+        channel.send('WORKER', protocol.worker_hello())
+        _, payload = channel.request('TASK', '')
+        sys.exit(0 if execute(payload, channel) else 1)
+
+
+def _safe_arcname(relpath):
+    norm = os.path.normpath(relpath)
+    if os.path.isabs(relpath) or norm.startswith('..'):
+        raise DiscoError("required_files entry %r must be a relative path inside the job home"
+                         % relpath)
+    return norm
+
+
+NAMEERROR_HINT = (
+    "\n\nNote: job functions run without the module-level globals of the script that defined "
+    "them, exactly as on a Disco node. Import {name!r} inside the function, pass it through "
+    "params, or list its module in required_modules.")
+
+
+def describe_exception(exc):
+    """Traceback text for an event, with a hint for the errors newcomers hit."""
+    text = ''.join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if isinstance(exc, NameError) and getattr(exc, 'name', None):
+        text += NAMEERROR_HINT.format(name=exc.name)
+    elif isinstance(exc, dPickle.MainModuleError):
+        text = "%s: %s" % (type(exc).__name__, exc)
+    elif isinstance(exc, SystemExit):
+        text += "\nNote: the task called sys.exit(%r); job functions must return instead." % (
+            exc.code,)
+    return text
+
+
+def is_recoverable(exc):
+    return isinstance(exc, (DataError, EnvironmentError, MemoryError))
+
+
+def execute(payload, channel):
+    """Run one task described by a TASK payload. Returns True when it sent DONE."""
+    from discolite.task import Task
+    protocol.CHANNEL = channel
+    fields = ('host', 'jobfile', 'jobname', 'master', 'disco_port', 'put_port', 'ddfs_data',
+              'disco_data', 'stage', 'group', 'grouping', 'taskid')
+    task = Task(**{k: payload[k] for k in fields if k in payload})
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = protocol.MessageWriter()
+    try:
+        dPickle.new_globals()
+        job, jobargs = task.jobobjs
+        job.worker.start(task, job, **jobargs)
+        return True
+    except BaseException as exc:
+        kind = 'ERROR' if is_recoverable(exc) else 'FATAL'
+        try:
+            channel.send(kind, describe_exception(exc))
+        except Exception:
+            pass
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return False
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr

@@ -1,0 +1,339 @@
+"""``Disco`` (the client of a master) and ``result_iterator`` (``disco.core``)."""
+import json
+import sys
+import time
+from io import BytesIO
+
+from discolite.error import CommError, DataError, DiscoError, JobError
+from discolite.job import Job, JobPack
+from discolite.settings import DiscoSettings
+from discolite.transport import Request, transport_for
+from discolite.util import iterify, inputlist
+from discolite.worker.classic.func import chain_reader, map_input_stream, notifier
+from discolite.worker.task_io import StreamCombiner
+
+
+class Continue(Exception):
+    pass
+
+
+class Disco(object):
+    """A client of one master: ``Disco()`` (in-process), ``Disco('http://host:8989')`` or
+    ``Disco('disco://host')``."""
+
+    def __init__(self, master=None, settings=None, proxy=None):
+        self.settings = settings or DiscoSettings()
+        self.proxy = proxy or self.settings['DISCO_PROXY']
+        self._given = master
+        master = master or self.settings['DISCO_MASTER']
+        if master and master.startswith('disco://'):
+            host = master[len('disco://'):].rstrip('/')
+            master = 'http://%s:%s' % (host, self.settings['DISCO_PORT'])
+        self._master = master or None
+        self._transport = None
+
+    @property
+    def master(self):
+        if self._master is None:
+            from discolite.master import default_master
+            self._master = default_master().url
+        return self._master
+
+    @property
+    def transport(self):
+        if self._transport is None:
+            if self.master.startswith('local://'):
+                self._transport = transport_for(self.master, self.settings)
+            else:
+                from discolite.transport.http import HTTPTransport
+                self._transport = HTTPTransport(self.master, self.settings, proxy=self.proxy)
+        return self._transport
+
+    def __reduce__(self):
+        return type(self), (self._given if self._master is None else self._master,)
+
+    def __repr__(self):
+        return 'Disco master at %s' % self.master
+
+    # -- plumbing
+
+    def request(self, url, data=None, offset=0, as_bytes=False):
+        """Call the master's endpoint ``url``; non-2xx answers raise CommError with the status."""
+        headers = {'Range': 'bytes=%d-' % offset} if offset else {}
+        if isinstance(data, str):
+            data = data.encode('utf-8')
+        response = self.transport.handle(Request('GET' if data is None else 'POST', url, data,
+                                                 headers))
+        body = response.body
+        if not 200 <= response.status < 300:
+            raise CommError(body.decode('utf-8', 'replace'), self.master + url, response.status)
+        if offset and response.status == 200:  # a real master ignores unsatisfiable ranges
+            body = body[offset:]
+        return body if as_bytes else body.decode('utf-8')
+
+    def _json(self, url, data=None):
+        return json.loads(self.request(url, data))
+
+    def submit(self, jobpack):
+        status, body = self._json('/disco/job/new', jobpack)
+        if status != 'ok':
+            raise DiscoError("Failed to submit jobpack: %s" % body)
+        return body
+
+    # -- master and nodes
+
+    def get_config(self):
+        return self._json('/disco/ctrl/load_config_table')
+
+    def set_config(self, config):
+        response = self._json('/disco/ctrl/save_config_table', json.dumps(config))
+        if response != 'table saved!':
+            raise DiscoError(response)
+
+    config = property(get_config, set_config)
+
+    def master_version(self):
+        return self._json('/disco/version')
+
+    def nodeinfo(self):
+        return self._json('/disco/ctrl/nodeinfo')
+
+    def joblist(self):
+        return self._json('/disco/ctrl/joblist')
+
+    def blacklist(self, node):
+        self.request('/disco/ctrl/blacklist', '"%s"' % node)
+
+    def whitelist(self, node):
+        self.request('/disco/ctrl/whitelist', '"%s"' % node)
+
+    @property
+    def ddfs(self):
+        from discolite.ddfs import DDFS
+        return DDFS(self.master)
+
+    # -- jobs
+
+    def new_job(self, name, **jobargs):
+        return Job(name=name, master=self).run(**jobargs)
+
+    def kill(self, jobname):
+        self.request('/disco/ctrl/kill_job', json.dumps(_name(jobname)))
+
+    def clean(self, jobname):
+        self.request('/disco/ctrl/clean_job', json.dumps(_name(jobname)))
+
+    def purge(self, jobname):
+        self.request('/disco/ctrl/purge_job', json.dumps(_name(jobname)))
+
+    def jobpack(self, jobname):
+        data = self.request('/disco/ctrl/parameters?name=%s' % _name(jobname), as_bytes=True)
+        return JobPack.load(BytesIO(data))
+
+    def jobinfo(self, jobname):
+        return self._json('/disco/ctrl/jobinfo?name=%s' % _name(jobname))
+
+    def rawevents(self, jobname, offset=0):
+        return self.request('/disco/ctrl/rawevents?name=%s' % _name(jobname), offset=offset)
+
+    def events(self, jobname, offset=0):
+        """Yield ``(offset, (timestamp, host, message))``; feed the last offset back to resume."""
+        def event_iter(events):
+            offs = offset
+            lines = events.split('\n')
+            for line in lines:
+                if not line:
+                    continue
+                offs += len(line) + 1
+                try:
+                    event = tuple(json.loads(line))
+                except ValueError:
+                    break
+                yield offs, event
+        return event_iter(self.rawevents(jobname, offset=offset))
+
+    def stageresults(self, jobname, stagename):
+        return self._json('/disco/ctrl/get_stageresults?name=%s&stage=%s'
+                          % (_name(jobname), stagename))
+
+    def results(self, jobspec, timeout=2000):
+        """``(status, results)`` for one job, or ``(inactive, active)`` for a list of jobs."""
+        jobspecs = list(jobspec) if isinstance(jobspec, (list, tuple)) and \
+            not _is_result_pair(jobspec) else [jobspec]
+        names = []
+        for spec in jobspecs:
+            if isinstance(spec, (list, tuple)):
+                spec = spec[0]
+            names.append(_name(spec))
+        timeout = _timeout_ms(timeout)
+        reply = self._json('/disco/ctrl/get_results', json.dumps([timeout, names]))
+        results = [(name, (status, result)) for name, (status, result) in reply]
+        if isinstance(jobspec, (list, tuple)) and not _is_result_pair(jobspec):
+            others, active = [], []
+            for item in results:
+                (active if item[1][0] == 'active' else others).append(item)
+            return others, active
+        return results[0][1]
+
+    def check_results(self, jobname, start_time, timeout, poll_interval):
+        try:
+            status, results = self.results(jobname, timeout=poll_interval)
+        except CommError:
+            status = 'active'
+        if status == 'ready':
+            return results
+        if status != 'active':
+            raise JobError(Job(name=jobname, master=self), "Status {0}".format(status))
+        if timeout and time.time() - start_time > timeout:
+            raise JobError(Job(name=jobname, master=self), "Timeout")
+        raise Continue()
+
+    def wait(self, jobname, poll_interval=2, timeout=None, clean=False, show=None):
+        """Block until the job ends; return its results, or raise JobError."""
+        jobname = _name(jobname)
+        poll = _number('poll_interval', poll_interval)
+        if timeout is not None:
+            timeout = _number('timeout', timeout)
+        from discolite.monitor import EventMonitor
+        monitor = EventMonitor(self, jobname, show=self.settings['DISCO_EVENTS']
+                               if show is None else show, poll_interval=poll)
+        start = time.time()
+        while True:
+            monitor.refresh()
+            try:
+                wait_ms = poll * 1000
+                if timeout is not None:
+                    wait_ms = max(0, min(wait_ms, (timeout - (time.time() - start)) * 1000))
+                return self.check_results(jobname, start, timeout, wait_ms)
+            except Continue:
+                continue
+            finally:
+                monitor.refresh(final=True)
+                if clean:
+                    self.clean(jobname)
+
+    # -- OOB and profiling
+
+    def _oob_urls(self, jobname):
+        from discolite.ddfs import DDFS
+        tag = self._json('/ddfs/tag/%s' % DDFS.job_oob(_name(jobname)))
+        return [replicas[0] for replicas in tag['urls']]
+
+    def oob_get(self, jobname, key):
+        from discolite.ddfs import DDFS
+        try:
+            urls = self._oob_urls(jobname)
+        except CommError as e:
+            if e.code == 404:
+                raise DiscoError("Unknown key or jobname")
+            raise
+        for url in urls:
+            if DDFS.blob_name(url) == key:
+                path = '/' + url.split('://', 1)[1].split('/', 1)[1]
+                return self.request(path.split('$')[0], as_bytes=True)
+        return None
+
+    def oob_list(self, jobname):
+        from discolite.ddfs import DDFS
+        seen = []
+        for url in self._oob_urls(jobname):
+            name = DDFS.blob_name(url)
+            if name not in seen:
+                seen.append(name)
+        return seen
+
+    def profile_stats(self, jobname, mode='', stream=sys.stdout):
+        """Merge the job's profile data (``mode`` 'map', 'reduce' or '') into a pstats.Stats."""
+        import pstats
+        if mode not in ('', 'map', 'reduce', 'map_shuffle', 'reduce_shuffle'):
+            raise DiscoError("Unknown profile mode %r: use 'map', 'reduce' or ''" % (mode,))
+        prefix = 'profile-%s' % mode
+        keys = [k for k in self.oob_list(jobname) if k.startswith(prefix)]
+        if not keys:
+            raise JobError(Job(name=_name(jobname), master=self), "No profile data")
+        stats = pstats.Stats(Stats(self.oob_get(jobname, keys[0])), stream=stream)
+        for key in keys[1:]:
+            stats.add(Stats(self.oob_get(jobname, key)))
+        stats.strip_dirs()
+        stats.sort_stats('cumulative')
+        return stats
+
+    def result_iterator(self, *args, **kwargs):
+        kwargs['ddfs'] = self.master
+        return result_iterator(*args, **kwargs)
+
+
+class Stats(object):
+    """Adapts marshalled profile bytes to what ``pstats.Stats`` accepts."""
+
+    def __init__(self, prof):
+        import marshal
+        self.stats = marshal.loads(prof)
+
+    def create_stats(self):
+        pass
+
+
+def _name(job):
+    return job.name if isinstance(job, Job) else job
+
+
+def _is_result_pair(x):
+    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) and \
+        isinstance(x[1], tuple)
+
+
+def _number(what, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise DiscoError("%s must be a non-negative number of seconds, not %r" % (what, value))
+    return value
+
+
+def _timeout_ms(timeout):
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+        raise DiscoError("timeout must be a non-negative number of milliseconds, not %r"
+                         % (timeout,))
+    return int(timeout)  # a real master refuses floats with 400
+
+
+def result_iterator(urls, reader=chain_reader, input_stream=(map_input_stream,),
+                    notifier=notifier, params=None, ddfs=None):
+    """Iterate over the records at ``urls`` (usually a job's results), with replica failover."""
+    settings = DiscoSettings()
+    if ddfs:
+        settings['DISCO_MASTER'] = ddfs
+    for replicas in inputlist(urls, settings=settings):
+        replicas = list(iterify(replicas)) if not isinstance(replicas, str) else [replicas]
+        notifier(replicas)
+        yield from _replica_records(replicas, list(input_stream) + ([reader] if reader else []),
+                                    params)
+
+
+def _replica_records(replicas, streams, params):
+    import traceback
+    yielded = 0
+    last = None
+    for url in replicas:
+        try:
+            stream = StreamCombiner(url, streams, params)
+            try:
+                for n, record in enumerate(stream):
+                    if n >= yielded:
+                        yielded += 1
+                        yield record
+            finally:
+                close = getattr(stream, 'close', None)
+                if close:
+                    close()
+            return
+        except DataError:
+            last = traceback.format_exc()
+    if last:
+        raise DataError("Exhausted all available replicas, last error was:\n\n%s" % last,
+                        replicas[-1] if replicas else '')
+    raise DataError("Exhausted all available replicas", replicas[-1] if replicas else '')
+
+
+def client_version():
+    from discolite import __version__
+    return __version__

@@ -1,0 +1,361 @@
+"""The master's endpoint table: Disco's HTTP API as ``(method, path) -> handler``.
+
+Served in process by the local transport and over HTTP by ``httpserver``;
+status codes, JSON shapes and error bodies follow the captures of a real
+Disco 0.5.4 master (``shared/disco-captures``).
+"""
+import json
+import os
+import shutil
+import time
+
+from discolite.master.jobpack import JobPackError
+from discolite.task import hexhash
+from discolite.transport import Response
+
+VERSION = '0.5.4'
+MAX_JOBPACK = 1 << 30
+
+
+class BadRequest(Exception):
+    """Answered with HTTP 400 and the JSON-encoded message."""
+
+
+def ok(value):
+    return Response(200, json.dumps(value, separators=(',', ':')))
+
+
+def not_found():
+    return Response(404, b'Not found.', 'text/plain')
+
+
+def text(body, status=200, headers=None):
+    return Response(status, body, 'text/plain', headers)
+
+
+def _json_body(request):
+    try:
+        return json.loads((request.body or b'').decode('utf-8'))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BadRequest("invalid JSON body: %s" % e)
+
+
+def _string_body(request):
+    value = _json_body(request)
+    if not isinstance(value, str):
+        raise BadRequest("string expected, '%s' received" % _term(value))
+    return value
+
+
+def _term(value):
+    return json.dumps(value) if not isinstance(value, (int, float)) or isinstance(value, bool) \
+        else repr(value)
+
+
+def _range(request, size):
+    """Start offset of a ``Range: bytes=N-`` header, or None."""
+    header = request.headers.get('range')
+    if not header or not header.startswith('bytes='):
+        return None
+    start = header[6:].split('-', 1)[0]
+    try:
+        return max(0, int(start))
+    except ValueError:
+        return None
+
+
+def _serve_bytes(request, data, content_type):
+    start = _range(request, len(data))
+    if start is None:
+        return Response(200, data, content_type)
+    if start >= len(data):
+        return Response(200, b'', content_type)
+    return Response(206, data[start:], content_type,
+                    {'Content-Range': 'bytes %d-%d/%d' % (start, len(data) - 1, len(data)),
+                     'Accept-Ranges': 'bytes'})
+
+
+class App(object):
+    """Dispatches requests to the handlers below."""
+
+    def __init__(self, master):
+        self.master = master
+        self.scheduler = master.scheduler
+        self.get = {'/disco/version': self.version,
+                    '/disco/ctrl/joblist': self.joblist,
+                    '/disco/ctrl/jobinfo': self.jobinfo,
+                    '/disco/ctrl/parameters': self.parameters,
+                    '/disco/ctrl/rawevents': self.rawevents,
+                    '/disco/ctrl/jobevents': self.jobevents,
+                    '/disco/ctrl/get_stageresults': self.stageresults,
+                    '/disco/ctrl/nodeinfo': self.nodeinfo,
+                    '/disco/ctrl/load_config_table': self.load_config,
+                    '/disco/ctrl/get_blacklist': self.get_blacklist,
+                    '/disco/ctrl/get_gc_blacklist': lambda r: ok([]),
+                    '/disco/ctrl/get_settings': self.get_settings}
+        self.post = {'/disco/ctrl/get_results': self.get_results,
+                     '/disco/ctrl/kill_job': self.kill_job,
+                     '/disco/ctrl/clean_job': self.clean_job,
+                     '/disco/ctrl/purge_job': self.purge_job,
+                     '/disco/ctrl/blacklist': self.blacklist,
+                     '/disco/ctrl/whitelist': self.whitelist,
+                     '/disco/ctrl/gc_blacklist': self.gc_list,
+                     '/disco/ctrl/gc_whitelist': self.gc_list,
+                     '/disco/ctrl/save_config_table': self.save_config,
+                     '/disco/ctrl/save_settings': self.save_settings}
+
+    def handle(self, request):
+        try:
+            path = request.path
+            if path.startswith('/proxy/'):
+                parts = path.split('/', 4)
+                path = '/' + (parts[4] if len(parts) > 4 else '')
+            if request.method == 'POST' and path.startswith('/disco/job/'):
+                return self.new_job(request)
+            table = self.get if request.method in ('GET', 'HEAD') else \
+                self.post if request.method == 'POST' else {}
+            handler = table.get(path)
+            if handler is not None:
+                return handler(request)
+            if request.method in ('GET', 'HEAD'):
+                if path.startswith('/ddfs/tag/'):
+                    return self.ddfs_tag(request, path[len('/ddfs/tag/'):])
+                if path.startswith('/ddfs/oob/'):
+                    return self.oob_blob(request, path[len('/ddfs/oob/'):])
+                if path.startswith('/disco/') and not path.startswith('/disco/ctrl/'):
+                    return self.data_file(request, path[len('/disco/'):])
+            return not_found()
+        except BadRequest as e:
+            return Response(400, json.dumps(str(e)))
+        except Exception as e:
+            return Response(500, json.dumps('Internal server error: %s: %s'
+                                            % (type(e).__name__, e)))
+
+    def _job(self, request):
+        return self.scheduler.jobs.get(request.query.get('name', ''))
+
+    # -- jobs
+
+    def new_job(self, request):
+        body = request.body or b''
+        if len(body) > MAX_JOBPACK:
+            return text('Job packet too large', 413)
+        if not self.scheduler.accept_new_jobs:
+            return text('No new jobs should be submitted to this cluster.', 403)
+        try:
+            name = self.scheduler.submit(body)
+        except JobPackError as e:
+            return ok(['error', 'Job failed to start: %s' % json.dumps(str(e))])
+        return ok(['ok', name])
+
+    def version(self, request):
+        return ok(VERSION)
+
+    def joblist(self, request):
+        with self.scheduler.lock:
+            jobs = sorted(self.scheduler.jobs.values(), key=lambda j: -j.seq)
+            return ok([[int(j.start), j.status, j.name] for j in jobs])
+
+    def jobinfo(self, request):
+        with self.scheduler.lock:
+            job = self._job(request)
+            return not_found() if job is None else ok(job.info())
+
+    def parameters(self, request):
+        job = self._job(request)
+        if job is None:
+            return not_found()
+        try:
+            with open(job.jobfile, 'rb') as f:
+                return Response(200, f.read(), 'application/octet-stream')
+        except OSError:
+            return not_found()
+
+    def rawevents(self, request):
+        job = self._job(request)
+        if job is None:
+            return not_found()
+        return _serve_bytes(request, job.events.read(), 'text/plain')
+
+    def jobevents(self, request):
+        job = self._job(request)
+        if job is None:
+            return not_found()
+        try:
+            num = min(int(request.query.get('num', 10)), 1000)
+        except ValueError:
+            raise BadRequest("integer expected, '%s' received" % request.query.get('num'))
+        events = job.events.last(num, request.query.get('filter'))
+        lines = [json.dumps(e, separators=(',', ':')) for e in events]
+        return text('[' + '\n,'.join(lines) + '\n]\n')
+
+    def stageresults(self, request):
+        with self.scheduler.lock:
+            job = self._job(request)
+            stage = request.query.get('stage', '')
+            if job is None or stage not in job.stage_results:
+                return not_found()
+            return ok(job.stage_results[stage])
+
+    def get_results(self, request):
+        value = _json_body(request)
+        if not (isinstance(value, list) and len(value) == 2):
+            raise BadRequest("[timeout, [jobname, ...]] expected, '%s' received" % _term(value))
+        timeout, names = value
+        if not isinstance(timeout, int) or isinstance(timeout, bool):
+            raise BadRequest("integer expected, '%s' received" % _term(timeout))
+        if timeout < 0:
+            raise BadRequest("non-negative integer expected, '%s' received" % timeout)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise BadRequest("list of job names expected, '%s' received" % _term(names))
+        self.scheduler.wait_any(names, timeout / 1000.0)
+        with self.scheduler.lock:
+            reply = []
+            for name in names:
+                job = self.scheduler.jobs.get(name)
+                if job is None:
+                    reply.append([name, ['unknown job', []]])
+                else:
+                    reply.append([name, [job.status,
+                                         job.results if job.status == 'ready' else []]])
+            return ok(reply)
+
+    def kill_job(self, request):
+        self.scheduler.kill(_string_body(request))
+        return ok('')
+
+    def clean_job(self, request):
+        self.scheduler.forget(_string_body(request), purge=False)
+        return ok('')
+
+    def purge_job(self, request):
+        self.scheduler.forget(_string_body(request), purge=True)
+        return ok('')
+
+    # -- nodes and settings
+
+    def nodeinfo(self, request):
+        s = self.scheduler
+        usage = shutil.disk_usage(self.master.storage.root)
+        with s.lock:
+            info = {}
+            tasks = [t.job.name for slot in s.pool.slots for t in [slot.task] if t is not None]
+            if tasks:
+                info['tasks'] = tasks
+            info.update({'job_ok': s.stats['job_ok'], 'data_error': s.stats['data_error'],
+                         'error': s.stats['error'], 'max_workers': s.pool.size,
+                         'connected': True, 'blacklisted': s.host in s.blacklisted,
+                         'diskfree': usage.free // 1024, 'diskused': usage.used // 1024})
+            return ok({s.host: info})
+
+    def load_config(self, request):
+        return ok([[self.scheduler.host, str(self.scheduler.pool.size)]])
+
+    def save_config(self, request):
+        table = _json_body(request)
+        if not isinstance(table, list) or not all(
+                isinstance(row, list) and len(row) == 2 and all(isinstance(x, str) for x in row)
+                for row in table):
+            raise BadRequest('invalid config')
+        hosts = [row[0] for row in table]
+        if len(set(hosts)) != len(hosts):
+            raise BadRequest('duplicate nodes')
+        for host, slots in table:
+            if not slots.isdigit():
+                raise BadRequest('invalid config')
+        return ok('table saved!')
+
+    def get_blacklist(self, request):
+        with self.scheduler.lock:
+            return ok(sorted(self.scheduler.blacklisted))
+
+    def blacklist(self, request):
+        host = _string_body(request)
+        with self.scheduler.lock:
+            if host == self.scheduler.host:
+                self.scheduler.blacklisted.add(host)
+        self.scheduler.wake()
+        return ok('')
+
+    def whitelist(self, request):
+        host = _string_body(request)
+        with self.scheduler.lock:
+            self.scheduler.blacklisted.discard(host)
+        self.scheduler.wake()
+        return ok('')
+
+    def gc_list(self, request):
+        _string_body(request)
+        return ok('')
+
+    def get_settings(self, request):
+        return ok({'max_failure_rate': self.scheduler.max_failures,
+                   'accept_new_jobs': int(self.scheduler.accept_new_jobs)})
+
+    def save_settings(self, request):
+        value = _json_body(request)
+        if not isinstance(value, dict):
+            raise BadRequest("object expected, '%s' received" % _term(value))
+        updates = {}
+        for key, raw in value.items():
+            if key not in ('max_failure_rate', 'accept_new_jobs'):
+                raise BadRequest("unknown setting '%s'" % key)
+            try:
+                updates[key] = int(str(raw))
+            except ValueError:
+                raise BadRequest("integer expected for %s, '%s' received" % (key, raw))
+            if updates[key] < 0:
+                raise BadRequest("non-negative integer expected for %s" % key)
+        with self.scheduler.lock:
+            if 'max_failure_rate' in updates:
+                self.scheduler.max_failures = updates['max_failure_rate']
+            if 'accept_new_jobs' in updates:
+                self.scheduler.accept_new_jobs = bool(updates['accept_new_jobs'])
+        return ok('Settings saved')
+
+    # -- data: result files and OOB values
+
+    def data_file(self, request, relpath):
+        path = self.master.storage.resolve_data_path(relpath)
+        if path is None:
+            return not_found()
+        with open(path, 'rb') as f:
+            return _serve_bytes(request, f.read(), 'application/octet-stream')
+
+    def ddfs_tag(self, request, tag):
+        prefix = 'disco:job:oob:'
+        if not tag.startswith(prefix):
+            return not_found()
+        job = tag[len(prefix):]
+        store = self.master.oob
+        try:
+            keys = store.list(job)
+        except Exception:
+            return not_found()
+        directory = self.master.storage.oob_dir(job)
+        entries = []
+        for key in keys:
+            try:
+                entries.append((os.path.getmtime(os.path.join(directory, key)), key))
+            except OSError:
+                pass
+        entries.sort(reverse=True)
+        host = self.scheduler.host
+        urls = [['disco://%s/ddfs/oob/%s/%s/%s' % (host, hexhash(job), job, key)]
+                for _, key in entries]
+        return ok({'version': 1, 'id': '%s$%s' % (tag, hexhash(str(time.time()))),
+                   'last-modified': time.strftime('%Y/%m/%d %H:%M:%S'),
+                   'urls': urls, 'user-data': {}})
+
+    def oob_blob(self, request, relpath):
+        parts = relpath.split('/')
+        if len(parts) != 3 or parts[0] != hexhash(parts[1]):
+            return not_found()
+        _, job, key = parts
+        try:
+            value = self.master.oob.get(job, key)
+        except Exception:
+            return not_found()
+        if value is None:
+            return not_found()
+        return Response(200, value, 'application/octet-stream')

@@ -1,0 +1,100 @@
+"""Job and task records, and unique job names (the master's registry)."""
+import threading
+import time
+
+from discolite.master.events import timestamp
+
+_name_lock = threading.Lock()
+_last_stamp = [0]
+
+
+def new_jobname(prefix):
+    """``<prefix>@<megasecs>:<secs>:<microsecs>`` in lowercase hex, unique in this process."""
+    with _name_lock:
+        now = int(time.time() * 1e6)
+        if now <= _last_stamp[0]:
+            now = _last_stamp[0] + 1
+        _last_stamp[0] = now
+    mega, rest = divmod(now, 10 ** 12)
+    secs, micro = divmod(rest, 10 ** 6)
+    return '%s@%x:%x:%x' % (prefix, mega, secs, micro)
+
+
+class TaskRecord(object):
+    """One task of a job. ``state`` is one of waiting, running, done, failed (see scheduler)."""
+
+    def __init__(self, job, taskid, stage, grouping, group, inputs):
+        self.job = job
+        self.taskid = taskid
+        self.stage = stage
+        self.grouping = grouping
+        self.group = group            # (label, host)
+        self.inputs = inputs          # [(input_id, label, [replica urls])]
+        self.state = 'waiting'
+        self.failures = 0
+        self.not_before = 0.0
+        self.outputs = []
+        self.started = None
+        self.slot = None
+        self.msg_times = []
+        self.result = None
+
+    @property
+    def name(self):
+        return '%s:%d' % (self.stage, self.taskid)
+
+
+class JobRecord(object):
+    """Everything the master knows about one job."""
+
+    def __init__(self, name, pack, jobfile, jobhome, pipeline, inputs, in_pool):
+        self.name = name
+        self.pack = pack
+        self.jobdict = pack.jobdict
+        self.jobfile = jobfile
+        self.jobhome = jobhome
+        self.pipeline = pipeline          # [(stage, grouping)]
+        self.inputs = inputs              # [[replica urls]]
+        self.in_pool = in_pool
+        self.status = 'active'
+        self.start = time.time()
+        self.timestamp = timestamp(self.start)
+        self.finished = None
+        self.stage_index = -1
+        self.stage_start = None
+        self.stage_results = {}           # stage -> [[dir url]]
+        self.stage_labels = {}            # stage -> {dir url: set(labels)}
+        self.counts = {stage: [0, 0, 0, 0, 0] for stage, _ in pipeline}
+        self.tasks = []                   # TaskRecords of the current stage
+        self.next_taskid = 0
+        self.results = []
+        self.events = None
+        self.max_cores = pack.jobdict.get('scheduler', {}).get('max_cores', 2 ** 31)
+        self.seq = 0
+
+    @property
+    def stage(self):
+        if 0 <= self.stage_index < len(self.pipeline):
+            return self.pipeline[self.stage_index][0]
+        return None
+
+    @property
+    def running(self):
+        return [t for t in self.tasks if t.state == 'running']
+
+    def pipeline_info(self):
+        info = []
+        for stage, _ in self.pipeline:
+            pending, waiting, running, done, failed = self.counts[stage]
+            info.append([stage, pending, waiting, running, done, failed])
+        return info
+
+    def info(self):
+        return {'timestamp': self.timestamp,
+                'active': self.status,
+                'pipeline': self.pipeline_info(),
+                'results': [u for r in self.results for u in (r if isinstance(r, list) else [r])],
+                'inputs': [u for i in self.inputs for u in i],
+                'worker': self.jobdict.get('worker', ''),
+                'hosts': [t.slot_host for t in self.running if hasattr(t, 'slot_host')],
+                'owner': self.jobdict.get('owner', '')}

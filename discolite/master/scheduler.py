@@ -1,0 +1,468 @@
+"""The scheduler: one explicit state machine for jobs and tasks.
+
+Jobs
+====
+::
+
+    active --(last stage done)--> ready
+    active --(FATAL, too many failures, kill, bad input)--> dead
+
+A job runs its pipeline (see ``jobpack.classic_pipeline``) one stage at a time;
+a stage starts only when the previous one has fully finished.  Stages with no
+tasks are skipped silently, as on Disco.
+
+Tasks
+=====
+::
+
+    waiting --(a slot is free, not_before has passed)--> running
+    running --DONE--> done
+    running --ERROR / worker crashed--> waiting  (failures += 1, retry after a delay)
+                                    \\-> failed   (failures > max_failures: the job dies)
+    running --FATAL--> failed                    (the job dies at once)
+
+``JobRecord.counts[stage]`` holds Disco's ``[pending, waiting, running, done,
+failed]`` numbers for ``jobinfo``.
+
+Threads
+=======
+All state lives behind ``self.lock``.  One scheduler thread waits on the pool
+(messages and process deaths) and a wake-up pipe; API calls (submit, kill,
+purge, ...) change state under the lock and wake it.  ``self.changed`` is
+notified whenever a job ends, which is what ``get_results`` blocks on.
+"""
+import os
+import random
+import threading
+import time
+
+from discolite.master import jobpack as jp
+from discolite.master.events import EventLog, duration
+from discolite.master.jobs import JobRecord, TaskRecord, new_jobname
+from discolite.master.pool import Pool
+
+CLASSIC_WORKER = 'lib/discolite/'
+
+
+class Scheduler(object):
+    def __init__(self, master, config):
+        self.master = master
+        self.storage = master.storage
+        self.config = config
+        self.host = config['DISCOLITE_HOST']
+        self.max_failures = config['DISCOLITE_MAX_FAILURES']
+        self.retry_delay = config['DISCOLITE_RETRY_DELAY']
+        self.msg_limit = config['DISCOLITE_MSG_LIMIT']
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.jobs = {}
+        self.seq = 0
+        self.blacklisted = set()
+        self.stats = {'job_ok': 0, 'data_error': 0, 'error': 0}
+        self.accept_new_jobs = True
+        self.pool = Pool(config['DISCOLITE_WORKERS'], config['DISCOLITE_START_METHOD'],
+                         [(self.host, self.storage.disco_data)],
+                         config['DISCOLITE_KEEP_GLOBALS'])
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._wake_r, False)
+        self.closed = False
+        self.thread = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self):
+        self.pool.start()
+        self.thread = threading.Thread(target=self._loop, name='discolite-scheduler', daemon=True)
+        self.thread.start()
+
+    def wake(self):
+        try:
+            os.write(self._wake_w, b'x')
+        except (BlockingIOError, OSError):
+            pass
+
+    def close(self):
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            for job in list(self.jobs.values()):
+                if job.status == 'active':
+                    self._end_job(job, 'dead', 'WARN: Job killed')
+        self.wake()
+        if self.thread and self.thread is not threading.current_thread():
+            self.thread.join(10)
+        self.pool.close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _loop(self):
+        while True:
+            with self.lock:
+                if self.closed:
+                    return
+                timeout = self._assign()
+            events = self.pool.wait([self._wake_r], timeout)
+            try:
+                os.read(self._wake_r, 4096)
+            except (BlockingIOError, OSError):
+                pass
+            with self.lock:
+                if self.closed:
+                    return
+                for slot, msg in events:
+                    try:
+                        self._on_message(slot, msg)
+                    except Exception as e:  # never let one bad message stop the master
+                        task = slot.task
+                        if task is not None and task.job.status == 'active':
+                            self._fatal(task, 'discolite master error: %s: %s'
+                                        % (type(e).__name__, e))
+
+    # ------------------------------------------------------------------ submission
+
+    def submit(self, data):
+        """Validate and register a job pack; returns the job name or raises JobPackError."""
+        if not self.accept_new_jobs:
+            raise jp.JobPackError('No new jobs should be submitted to this cluster.')
+        pack = jp.parse(data)
+        if pack.version != 1:
+            raise jp.JobPackError("unsupported version '%d': discolite runs classic (v1) jobs"
+                                  % pack.version)
+        jobdict = pack.jobdict
+        in_pool = jobdict['worker'].startswith(CLASSIC_WORKER)
+        name = new_jobname(jobdict['prefix'])
+        try:
+            jobhome, jobfile = self.storage.create_jobhome(
+                name, data, pack.jobhome, skip_prefix=CLASSIC_WORKER if in_pool else None)
+        except Exception as e:
+            raise jp.JobPackError('invalid jobhome: %s' % e)
+        if not in_pool:
+            worker = os.path.join(jobhome, jobdict['worker'])
+            if not os.path.realpath(worker).startswith(os.path.realpath(jobhome) + os.sep) \
+                    or not os.path.isfile(worker):
+                self.storage.remove_job(name)
+                raise jp.JobPackError("invalid worker: %r is not a file in the job home"
+                                      % jobdict['worker'])
+            os.chmod(worker, 0o755)
+        job = JobRecord(name, pack, jobfile, jobhome, jp.classic_pipeline(jobdict),
+                        jp.job_inputs(pack.version, jobdict), in_pool)
+        job.events = EventLog(os.path.join(self.storage.master_dir(name), 'events'))
+        with self.lock:
+            self.seq += 1
+            job.seq = self.seq
+            self.jobs[name] = job
+            job.events.add('master', 'New job initialized!')
+            job.events.add('master', 'Created job "%s"' % name)
+            self._next_stage(job)
+        self.wake()
+        return name
+
+    # ------------------------------------------------------------------ stages
+
+    def _next_stage(self, job):
+        """Advance ``job`` to its next stage that has tasks, or finish it."""
+        while job.status == 'active':
+            prev = job.stage
+            if prev is not None and job.stage_start is not None:
+                job.events.add('master', 'Stage %s finished in %s'
+                               % (prev, duration(time.time() - job.stage_start)))
+            job.stage_index += 1
+            if job.stage_index >= len(job.pipeline):
+                results = job.stage_results.get(prev, []) if prev else job.inputs
+                self._end_job(job, 'ready', 'READY: Job done in %s'
+                              % duration(time.time() - job.start), results)
+                return
+            stage, grouping = job.pipeline[job.stage_index]
+            job.tasks = self._make_tasks(job, stage, grouping, prev)
+            if not job.tasks:  # skipped silently, as on Disco
+                job.stage_start = None
+                job.stage_results[stage] = []
+                continue
+            job.stage_start = time.time()
+            job.counts[stage][1] = len(job.tasks)
+            job.events.add('master', 'Stage %s scheduled with %d tasks' % (stage, len(job.tasks)))
+            return
+
+    def _make_tasks(self, job, stage, grouping, prev):
+        if prev is None:
+            inputs = [(i, 0, urls) for i, urls in enumerate(job.inputs)]
+            labels = None
+        else:
+            inputs = [(i, 'all', r) for i, r in enumerate(job.stage_results.get(prev, []))]
+            labels = job.stage_labels.get(prev, {})
+        groups = []
+        if grouping == 'split':
+            groups = [((0, self.host), [inp]) for inp in inputs]
+        elif grouping == 'group_node':
+            if inputs:
+                groups = [((0, self.host), inputs)]
+        elif grouping == 'group_all':
+            if inputs or prev is None:
+                groups = [((0, ''), inputs)]
+        elif grouping == 'group_label':
+            if prev is None:
+                bylabel = {}
+                for iid, _, urls in inputs:
+                    for label in self._input_labels(urls):
+                        bylabel.setdefault(label, []).append((iid, label, urls))
+            else:
+                bylabel = {}
+                for iid, _, urls in inputs:
+                    for label in sorted(labels.get(urls[0], ())):
+                        bylabel.setdefault(label, []).append((iid, label, urls))
+            groups = [((label, ''), bylabel[label]) for label in sorted(bylabel)]
+        tasks = []
+        for group, task_inputs in groups:
+            tasks.append(TaskRecord(job, job.next_taskid, stage, grouping, group, task_inputs))
+            job.next_taskid += 1
+        return tasks
+
+    def _input_labels(self, urls):
+        from discolite import util
+        if urls and urls[0].startswith('dir://'):
+            try:
+                return sorted({label for label, _u, _s in util.read_index(urls[0])})
+            except Exception:
+                return [0]
+        return [0]
+
+    # ------------------------------------------------------------------ assignment
+
+    def _assign(self):
+        """Start runnable tasks on idle slots; returns seconds until a retry is due (or None)."""
+        if self.host in self.blacklisted:
+            return None
+        idle = self.pool.idle()
+        now = time.time()
+        next_due = None
+        if not idle:
+            return None
+        for job in sorted((j for j in self.jobs.values() if j.status == 'active'),
+                          key=lambda j: j.seq):
+            running = len(job.running)
+            for task in job.tasks:
+                if not idle:
+                    return next_due
+                if task.state != 'waiting':
+                    continue
+                if task.not_before > now:
+                    due = task.not_before - now
+                    next_due = due if next_due is None else min(next_due, due)
+                    continue
+                if running >= job.max_cores:
+                    break
+                if not job.in_pool:
+                    self.master.run_external(job, task)
+                    running += 1
+                    continue
+                self._run(idle.pop(0), job, task)
+                running += 1
+        return next_due
+
+    def task_payload(self, job, task):
+        return {'taskid': task.taskid, 'master': self.master.url,
+                'disco_port': self.master.disco_port, 'put_port': self.master.disco_port,
+                'ddfs_data': self.storage.oob_root, 'disco_data': self.storage.disco_data,
+                'stage': task.stage, 'grouping': task.grouping,
+                'group': [task.group[0], task.group[1]], 'jobfile': job.jobfile,
+                'jobname': job.name, 'host': self.host}
+
+    def task_started(self, job, task):
+        counts = job.counts[task.stage]
+        counts[1] -= 1
+        counts[2] += 1
+        task.state = 'running'
+        task.started = time.time()
+        task.outputs = []
+        task.msg_times = []
+        task.slot_host = self.host
+        job.events.add('master', '%s assigned to %s' % (task.name, self.host))
+
+    def _run(self, slot, job, task):
+        self.task_started(job, task)
+        pythonpath = [p for p in job.pack.jobenvs.get('PYTHONPATH', 'lib').split(':')
+                      if p and not os.path.isabs(p) and '..' not in p.split('/')]
+        pythonpath = [p for p in pythonpath if os.path.isdir(os.path.join(job.jobhome, p))]
+        task.slot = slot
+        self.pool.run(slot, task, self.task_payload(job, task), task.inputs, job.jobhome,
+                      pythonpath)
+
+    # ------------------------------------------------------------------ messages
+
+    def _on_message(self, slot, msg):
+        task = slot.task
+        if msg is None:  # the process died
+            self.pool.replace(slot)
+            if task is not None and task.state == 'running' and task.job.status == 'active':
+                code = slot.process.exitcode
+                self.task_failed(task, 'WARNING: [%s] Worker crashed! (exit code: %s)'
+                                 % (task.name, code), crashed=True)
+            return
+        if task is None:
+            return
+        mtype, payload = msg
+        self.handle(task, mtype, payload)
+        if mtype in ('DONE', 'ERROR', 'FATAL') and slot.task is task:
+            slot.task = None
+
+    def handle(self, task, mtype, payload):
+        """Apply one worker message (pool or worker protocol) to ``task``."""
+        job = task.job
+        if task.state != 'running' or job.status != 'active':
+            return
+        if mtype == 'MSG':
+            if self._throttled(task):
+                return
+            job.events.add(self.host, 'MSG: [%s] %s' % (task.name, payload))
+        elif mtype == 'OUTPUT':
+            label, path, size = payload
+            task.outputs.append((int(label), str(path), int(size)))
+        elif mtype == 'DONE':
+            self._task_done(task)
+        elif mtype == 'ERROR':
+            self.task_failed(task, 'WARNING: [%s] %s' % (task.name, payload))
+        elif mtype == 'FATAL':
+            self._fatal(task, payload)
+
+    def _throttled(self, task):
+        if not self.msg_limit:
+            return False
+        now = time.time()
+        times = task.msg_times
+        times.append(now)
+        if now - times[0] > 1:
+            times.pop(0)
+        if len(times) >= self.msg_limit:
+            self._fatal(task, 'Worker is behaving badly: Sent %d events in a second, '
+                              'ignoring replies.' % len(times))
+            return True
+        return False
+
+    def _task_done(self, task):
+        job = task.job
+        task.state = 'done'
+        task.slot = None
+        counts = job.counts[task.stage]
+        counts[2] -= 1
+        counts[3] += 1
+        self.stats['job_ok'] += 1
+        job.events.add(self.host, 'DONE: [%s] Task finished in %s'
+                       % (task.name, duration(time.time() - task.started)))
+        if task.outputs:
+            url = self.storage.write_index(job.name, task.stage, task.taskid, task.outputs)
+            task.result = [url]
+            job.stage_labels.setdefault(task.stage, {})[url] = {o[0] for o in task.outputs}
+        job.events.add('master', 'SYS: [%s] Received results from %s' % (task.name, self.host))
+        if all(t.state == 'done' for t in job.tasks):
+            job.stage_results[task.stage] = [t.result for t in job.tasks if t.result]
+            self._next_stage(job)
+
+    def task_failed(self, task, message, crashed=False):
+        """A recoverable failure: retry the task, or kill the job after too many failures."""
+        job = task.job
+        counts = job.counts[task.stage]
+        counts[2] -= 1
+        counts[4] += 1
+        task.slot = None
+        task.failures += 1
+        self.stats['data_error'] += 1
+        job.events.add('master', message)
+        if task.failures > self.max_failures:
+            task.state = 'failed'
+            job.events.add('master', 'ERROR: [%s] Task %s failed %d times. At most %d failures '
+                                     'are allowed.' % (task.name, task.name, task.failures,
+                                                       self.max_failures))
+            self._end_job(job, 'dead', 'WARN: Job killed')
+            return
+        delay = self.retry_delay * task.failures * (1 + random.random())
+        job.events.add('master', 'Task %s failed on "%s", %dth failures so far. Sleeping %s '
+                                 'seconds before retrying.'
+                       % (task.name, self.host, task.failures, _secs(delay)))
+        task.state = 'waiting'
+        task.not_before = time.time() + delay
+        counts[1] += 1
+
+    def _fatal(self, task, message):
+        job = task.job
+        if task.state == 'running':
+            job.counts[task.stage][2] -= 1
+            job.counts[task.stage][4] += 1
+        task.state = 'failed'
+        self.stats['error'] += 1
+        job.events.add('master', 'FATAL: [%s] %s' % (task.name, message))
+        self._end_job(job, 'dead', 'WARN: Job killed')
+
+    # ------------------------------------------------------------------ ending jobs
+
+    def _end_job(self, job, status, message, results=None):
+        if job.status != 'active':
+            return
+        self._stop_tasks(job)
+        job.events.add('master', message)
+        job.status = status
+        job.finished = time.time()
+        if status == 'ready':
+            job.results = results or []
+        job.events.close()
+        self.changed.notify_all()
+
+    def _stop_tasks(self, job):
+        for task in job.tasks:
+            if task.state == 'running':
+                job.counts[task.stage][2] -= 1
+                job.counts[task.stage][1] += 1
+                task.state = 'waiting'
+                slot = task.slot
+                task.slot = None
+                if slot is not None and slot.task is task:
+                    slot.task = None
+                    self.pool.replace(slot)
+                else:
+                    self.master.stop_external(task)
+
+    def kill(self, name):
+        with self.lock:
+            job = self.jobs.get(name)
+            if job is not None and job.status == 'active':
+                self._end_job(job, 'dead', 'WARN: Job killed')
+        self.wake()
+
+    def forget(self, name, purge):
+        with self.lock:
+            job = self.jobs.pop(name, None)
+            if job is not None and job.status == 'active':
+                self._end_job(job, 'dead', 'WARN: Job killed')
+            if job is not None:
+                job.events.close()
+        self.wake()
+        if job is not None or purge:
+            self.storage.remove_job(name, data=purge)
+
+    # ------------------------------------------------------------------ queries
+
+    def wait_any(self, names, timeout):
+        """Block until any of the named active jobs ends, or ``timeout`` seconds pass."""
+        deadline = time.time() + timeout
+        with self.lock:
+            start = {n: self.jobs[n].status for n in names if n in self.jobs}
+            while any(s == 'active' for s in start.values()):
+                if any(self.jobs.get(n) is None or self.jobs[n].status != s
+                       for n, s in start.items() if s == 'active'):
+                    return
+                left = deadline - time.time()
+                if left <= 0:
+                    return
+                self.changed.wait(left)
+
+    def running_hosts(self):
+        with self.lock:
+            return [job.name for job in self.jobs.values() for _ in job.running]
+
+
+def _secs(delay):
+    return ('%.2f' % delay).rstrip('0').rstrip('.') or '0'

@@ -1,0 +1,139 @@
+"""The master's data directory: where job homes, task outputs, index files and events live.
+
+Layout (mirrors a Disco node and master, see docs/ARCHITECTURE.md)::
+
+    <root>/data/<host>/<hh>/<job>/        node job home, task outputs, .disco/*.results
+    <root>/master/<hh>/<job>/events       event log
+    <root>/oob/<hh>/<job>/<key>           OOB values
+"""
+import os
+import shutil
+import stat
+import tempfile
+import time
+import zipfile
+
+from discolite.task import hexhash
+
+
+class UnsafeJobHome(ValueError):
+    pass
+
+
+class Storage(object):
+    def __init__(self, root, host):
+        self.owns_root = not root
+        self.root = os.path.abspath(root or tempfile.mkdtemp(prefix='discolite-'))
+        self.host = host
+        self.disco_data = os.path.join(self.root, 'data')
+        self.master_root = os.path.join(self.root, 'master')
+        self.oob_root = os.path.join(self.root, 'oob')
+        for d in (self.disco_data, self.master_root, self.oob_root):
+            os.makedirs(d, exist_ok=True)
+
+    # -- paths and URLs
+
+    def jobhome(self, jobname):
+        return os.path.join(self.disco_data, self.host, hexhash(jobname), jobname)
+
+    def master_dir(self, jobname):
+        return os.path.join(self.master_root, hexhash(jobname), jobname)
+
+    def oob_dir(self, jobname):
+        return os.path.join(self.oob_root, hexhash(jobname), jobname)
+
+    def job_url_prefix(self, jobname):
+        return 'disco/%s/%s/%s' % (self.host, hexhash(jobname), jobname)
+
+    def data_url(self, jobname, relpath):
+        return 'disco://%s/%s/%s' % (self.host, self.job_url_prefix(jobname), relpath)
+
+    def write_index(self, jobname, stage, taskid, outputs):
+        """Write the index file of one task run; returns its ``dir://`` URL."""
+        name = '%s-%d-%d.results' % (stage, taskid, int(time.time() * 1e6))
+        directory = os.path.join(self.jobhome(jobname), '.disco')
+        os.makedirs(directory, exist_ok=True)
+        lines = []
+        for label, path, size in outputs:
+            url = path if '://' in path else self.data_url(jobname, path)
+            lines.append('%d %s %d\n' % (label, url, size))
+        with open(os.path.join(directory, name), 'w') as f:
+            f.write(''.join(lines))
+        return 'dir://%s/%s/.disco/%s' % (self.host, self.job_url_prefix(jobname), name)
+
+    def resolve_data_path(self, relpath):
+        """Map ``/disco/<relpath>`` to a file under the data dir; None if it escapes or is absent."""
+        target = os.path.realpath(os.path.join(self.disco_data, relpath))
+        base = os.path.realpath(self.disco_data)
+        if not target.startswith(base + os.sep) or not os.path.isfile(target):
+            return None
+        return target
+
+    # -- job homes
+
+    def create_jobhome(self, jobname, packbytes, jobhome_zip, skip_prefix=None):
+        """Write the jobfile and unpack the job home zip, refusing entries that escape it."""
+        home = self.jobhome(jobname)
+        os.makedirs(home, exist_ok=True)
+        try:
+            unpack_zip(jobhome_zip, home, skip_prefix)
+        except Exception:
+            shutil.rmtree(home, ignore_errors=True)
+            raise
+        jobfile = os.path.join(home, 'jobfile')
+        with open(jobfile, 'wb') as f:
+            f.write(packbytes)
+        open(os.path.join(home, '.jobhome'), 'w').close()
+        return home, jobfile
+
+    def remove_job(self, jobname, data=True):
+        shutil.rmtree(self.master_dir(jobname), ignore_errors=True)
+        if data:
+            shutil.rmtree(self.jobhome(jobname), ignore_errors=True)
+            shutil.rmtree(self.oob_dir(jobname), ignore_errors=True)
+            for d in (os.path.dirname(self.jobhome(jobname)), os.path.dirname(self.oob_dir(jobname)),
+                      os.path.dirname(self.master_dir(jobname))):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+
+    def destroy(self):
+        if self.owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def unpack_zip(data, dest, skip_prefix=None):
+    """Extract zip bytes into ``dest``; an entry with an absolute path or ``..`` is an error."""
+    import io
+    if not data:
+        return
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as e:
+        raise UnsafeJobHome("jobhome is not a valid zip file: %s" % e)
+    base = os.path.realpath(dest)
+    with z:
+        for info in z.infolist():
+            name = info.filename
+            if name.startswith('/') or name.startswith('\\') or '..' in name.replace('\\', '/').split('/') \
+                    or (len(name) > 1 and name[1] == ':'):
+                raise UnsafeJobHome("jobhome entry %r escapes the job directory" % name)
+            target = os.path.realpath(os.path.join(base, name))
+            if not (target == base or target.startswith(base + os.sep)):
+                raise UnsafeJobHome("jobhome entry %r escapes the job directory" % name)
+        for info in z.infolist():
+            if skip_prefix and info.filename.startswith(skip_prefix):
+                continue
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise UnsafeJobHome("jobhome entry %r is a symbolic link" % info.filename)
+            target = os.path.join(base, info.filename)
+            if info.is_dir():
+                os.makedirs(target, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with z.open(info) as src, open(target, 'wb') as out:
+                shutil.copyfileobj(src, out)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode & 0o100:
+                os.chmod(target, 0o755)

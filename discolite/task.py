@@ -1,0 +1,125 @@
+"""``Task``: what a job function knows about the task it runs in (``disco.task``)."""
+import hashlib
+import os
+import re
+import time
+
+from discolite import dPickle
+from discolite.error import DiscoError
+
+
+def hexhash(s):
+    if isinstance(s, str):
+        s = s.encode('utf-8')
+    return hashlib.md5(s).hexdigest()[:2]
+
+
+def safe_name(name):
+    return re.sub(r'[^A-Za-z0-9_\-@:]', '_', str(name))
+
+
+def jobdata(*objs):
+    """The opaque jobdata field of a job pack: the pickled ``(job, jobargs)``."""
+    return dPickle.dumps(objs, -1)
+
+
+MAX_OOB_KEY = 256
+
+
+class Task(object):
+    def __init__(self, host='', jobfile='', jobname='', master=None, disco_port=None,
+                 put_port=None, ddfs_data='', disco_data='', stage=None, group=None,
+                 grouping=None, taskid=-1):
+        from discolite.job import JobPack
+        self.host = host
+        self.jobfile = jobfile
+        self.jobname = jobname
+        self.master = master
+        self.disco_port = disco_port
+        self.put_port = put_port
+        self.ddfs_data = ddfs_data
+        self.disco_data = disco_data
+        self.stage = stage
+        self.grouping = grouping
+        self.taskid = taskid
+        label, ghost = group if group is not None else (0, '')
+        self.group_label = label
+        self.group_host = ghost or ''
+        self.group = '{0}-{1}'.format(label, self.group_host)
+        self.outputs = {}
+        self.uid = '{0}:{1}-{2}-{3}-{4}'.format(stage, safe_name(self.group), taskid,
+                                              hexhash(str(time.time())), os.getpid())
+        self._jobpack = None
+        self._jobobjs = None
+        self._JobPack = JobPack
+
+    @property
+    def jobpack(self):
+        if self._jobpack is None:
+            import io
+            with open(self.jobfile, 'rb') as f:
+                self._jobpack = self._JobPack.load(io.BytesIO(f.read()))
+        return self._jobpack
+
+    @property
+    def jobobjs(self):
+        if self._jobobjs is None:
+            self._jobobjs = dPickle.loads(self.jobpack.jobdata)
+        return self._jobobjs
+
+    @property
+    def jobpath(self):
+        return os.path.join(self.host, hexhash(self.jobname), self.jobname)
+
+    @property
+    def taskpath(self):
+        return os.path.join(hexhash(self.uid), self.uid)
+
+    def makedirs(self):
+        os.makedirs(self.taskpath, exist_ok=True)
+
+    def path(self, name):
+        return os.path.join(self.taskpath, name)
+
+    def output_filename(self, label):
+        if not isinstance(label, int):
+            raise ValueError("Output label ({0} : {1}) must be an integer or None"
+                             .format(label, type(label)))
+        return '{0}-{1}-{2}'.format(self.stage, self.group, label)
+
+    def output_path(self, label):
+        return self.path(self.output_filename(label))
+
+    def output(self, label=None, typ='disco'):
+        if label is None:
+            return self.path(self.uid), typ, 0
+        return self.output_path(label), 'part', label
+
+    def url(self, name, scheme='disco'):
+        return '{0}://{1}/disco/{2}/{3}/{4}'.format(scheme, self.host, self.jobpath,
+                                                  self.taskpath, name)
+
+    def get(self, key):
+        """The OOB value stored under ``key`` for this job (bytes), or None."""
+        from discolite.util import load_oob
+        return load_oob(self.master, self.jobname, key)
+
+    def put(self, key, value):
+        """Store ``value`` (bytes) under ``key`` in this job's OOB storage."""
+        check_oob_key(key)
+        if not isinstance(value, (bytes, bytearray)):
+            raise DiscoError("OOB value for key %r must be bytes, not %s"
+                             % (key, type(value).__name__))
+        from discolite.util import save_oob
+        save_oob(self.master, self.jobname, key, bytes(value))
+
+    def __repr__(self):
+        return 'Task(%s %s:%s)' % (self.jobname, self.stage, self.taskid)
+
+
+def check_oob_key(key):
+    if not isinstance(key, str) or safe_name(key) != key or not key:
+        raise DiscoError("OOB key contains invalid characters ({0})".format(key))
+    if len(key) > MAX_OOB_KEY:
+        raise DiscoError("OOB key is longer than %d characters (%d): %s..."
+                         % (MAX_OOB_KEY, len(key), key[:40]))

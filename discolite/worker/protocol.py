@@ -1,0 +1,175 @@
+"""How a running task talks to its master.
+
+Two channels carry the same messages (MSG, OUTPUT, DONE, ERROR, FATAL, INPUT, ...):
+
+* :class:`StreamChannel` speaks Disco's worker protocol: frames
+  ``<TYPE> SP <LEN> SP <JSON>\\n`` written to stderr, replies read from stdin.
+  It is used when the worker runs as an executable (a real Disco node, or the
+  discolite master running a job's own worker).
+* :class:`PipeChannel` is used inside discolite's process pool: messages go
+  over a ``multiprocessing`` connection and INPUT is answered from the task
+  description, so a task costs no extra round trips.
+
+Task code reaches the current channel through :data:`CHANNEL`.
+"""
+import json
+import os
+import sys
+
+CHANNEL = None
+MAX_PAYLOAD = 100 * 1024 * 1024
+
+
+class ProtocolError(Exception):
+    pass
+
+
+def encode(type, payload):
+    body = json.dumps(payload).encode('utf-8')
+    return b'%s %d %s\n' % (type.encode('ascii'), len(body), body)
+
+
+def _read_word(stream, maxlen, what):
+    word = b''
+    while True:
+        c = stream.read(1)
+        if not c:
+            raise ProtocolError("Connection closed")
+        if c == b' ':
+            return word
+        word += c
+        if len(word) > maxlen:
+            raise ProtocolError("Invalid message %s: %r" % (what, word))
+
+
+def decode(stream):
+    """Read one frame from a binary stream; returns ``(type, payload)``."""
+    type_ = _read_word(stream, 10, 'type')
+    head = _read_word(stream, 12, 'length')
+    try:
+        length = int(head)
+    except ValueError:
+        raise ProtocolError("Invalid message length: %r" % head)
+    if length > MAX_PAYLOAD:
+        raise ProtocolError("Message too large: %d bytes" % length)
+    body = stream.read(length)
+    if len(body) != length or stream.read(1) != b'\n':
+        raise ProtocolError("Truncated message")
+    try:
+        return type_.decode('ascii'), json.loads(body.decode('utf-8'))
+    except ValueError as e:
+        raise ProtocolError("Invalid message payload: %s" % e)
+
+
+class Channel(object):
+    def send(self, type, payload=''):
+        raise NotImplementedError
+
+    def request(self, type, payload=''):
+        raise NotImplementedError
+
+
+class StreamChannel(Channel):
+    """Disco's worker protocol over (stdin, stderr)."""
+
+    NO_REPLY = ('DONE', 'ERROR', 'FATAL')
+
+    def __init__(self, inp=None, out=None):
+        self.inp = inp or sys.stdin.buffer
+        self.out = out or sys.stderr.buffer
+
+    def _write(self, type, payload):
+        self.out.write(encode(type, payload))
+        self.out.flush()
+
+    def send(self, type, payload=''):
+        self._write(type, payload)
+        if type in self.NO_REPLY:
+            return None
+        return self.recv()
+
+    def request(self, type, payload=''):
+        self._write(type, payload)
+        return self.recv()
+
+    def recv(self):
+        return decode(self.inp)
+
+
+class PipeChannel(Channel):
+    """Messages to the master over a multiprocessing connection; INPUT answered locally."""
+
+    def __init__(self, conn, inputs):
+        self.conn = conn
+        self.inputs = inputs
+
+    def send(self, type, payload=''):
+        self.conn.send((type, payload))
+
+    def request(self, type, payload=''):
+        if type == 'INPUT':
+            return 'INPUT', ['done', [[i, 'ok', label, [[r, url] for r, url in enumerate(urls)]]
+                                      for i, label, urls in self.inputs]]
+        if type == 'PING':
+            return 'OK', 'pong'
+        raise ProtocolError("Unsupported request in the pool: %s" % type)
+
+
+def send(type, payload=''):
+    return CHANNEL.send(type, payload)
+
+
+def request(type, payload=''):
+    return CHANNEL.request(type, payload)
+
+
+def get_inputs():
+    """The task's inputs as ``[(input_id, label, [replica urls])]``."""
+    inputs = []
+    exclude = []
+    while True:
+        _, (flag, items) = request('INPUT', ['exclude', exclude] if exclude else '')
+        for iid, status, label, replicas in items:
+            inputs.append((iid, label, [url for _, url in replicas]))
+            exclude.append(iid)
+        if flag == 'done':
+            return inputs
+
+
+class MessageWriter(object):
+    """Replaces sys.stdout/sys.stderr in a task: each non-empty write becomes a MSG event."""
+
+    encoding = 'utf-8'
+    errors = 'replace'
+
+    def __init__(self, limit=8192):
+        self.limit = limit
+
+    def write(self, text):
+        if isinstance(text, bytes):
+            text = text.decode('utf-8', 'backslashreplace')
+        text = str(text).strip()
+        if text:
+            send('MSG', text[:self.limit])
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        raise OSError("task output is captured as events")
+
+    @property
+    def buffer(self):
+        return self
+
+
+def worker_hello():
+    return {'version': '1.1', 'pid': os.getpid()}
