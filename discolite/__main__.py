@@ -1,0 +1,5 @@
+import sys
+
+from discolite.cli import main
+
+sys.exit(main())

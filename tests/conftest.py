@@ -1,0 +1,48 @@
+"""Shared fixtures.
+
+``disco`` is a client of the master under test.  By default that is one
+in-process master for the whole session; with ``DISCOLITE_TEST_MASTER=http``
+the same tests run against a ``discolite master`` subprocess over HTTP on
+loopback (CI runs the client suites both ways).
+"""
+import os
+
+import pytest
+
+from discolite import Disco
+
+
+def pytest_report_header(config):
+    return 'discolite test master: %s' % (os.environ.get('DISCOLITE_TEST_MASTER') or 'local')
+
+
+@pytest.fixture(scope='session')
+def master_url(tmp_path_factory):
+    mode = os.environ.get('DISCOLITE_TEST_MASTER', 'local')
+    if mode == 'http':
+        from tests.helpers import http_master
+        with http_master(tmp_path_factory.mktemp('http-master')) as url:
+            yield url
+    else:
+        from discolite.master import Master
+        master = Master(DISCOLITE_WORKERS=2)
+        try:
+            yield master.url
+        finally:
+            master.close()
+
+
+@pytest.fixture
+def disco(master_url):
+    return Disco(master_url)
+
+
+@pytest.fixture
+def local_master():
+    """A fresh in-process master of its own (for tests that inspect the master's internals)."""
+    from discolite.master import Master
+    master = Master(DISCOLITE_WORKERS=2)
+    try:
+        yield master
+    finally:
+        master.close()

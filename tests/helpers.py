@@ -1,0 +1,45 @@
+"""Helpers shared by the test suites."""
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import time
+
+
+@contextlib.contextmanager
+def http_master(data_dir, workers=2):
+    """Start ``python -m discolite master`` on a free loopback port; yield its URL."""
+    proc = subprocess.Popen([sys.executable, '-m', 'discolite', 'master', '--host', '127.0.0.1',
+                             '--port', '0', '--data-dir', str(data_dir),
+                             '--workers', str(workers)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = None
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            m = re.search(r'(http://127\.0\.0\.1:\d+)', line)
+            if m:
+                url = m.group(1)
+                break
+        if url is None:
+            raise RuntimeError('discolite master did not start')
+        port = url.rsplit(':', 1)[1]
+        old = os.environ.get('DISCO_PORT')
+        os.environ['DISCO_PORT'] = port  # disco://localhost/... result URLs resolve to it
+        try:
+            yield url
+        finally:
+            if old is None:
+                os.environ.pop('DISCO_PORT', None)
+            else:
+                os.environ['DISCO_PORT'] = old
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
