@@ -6,6 +6,7 @@ by label), ``reduce`` (one task per label, or one for all), ``reduce_shuffle``.
 Run as a script it speaks Disco's worker protocol, so job packs built here
 also run on a real Disco node.
 """
+import itertools
 import os
 import random
 import sys
@@ -146,12 +147,22 @@ class Worker(BaseWorker):
                     g.setdefault(k, v)
 
     def status_iter(self, iterator, message, interval):
-        n = -1
-        for n, item in enumerate(iterator):
-            if interval and n and n % interval == 0:
-                protocol.send('MSG', message % n)
-            yield item
-        protocol.send('MSG', "Done: " + message % (n + 1))
+        """Yield from ``iterator``, sending ``message % n`` every ``interval`` entries and at the end."""
+        n = 0
+        it = iter(iterator)
+        if interval:
+            while True:
+                for item in itertools.islice(it, interval - (n % interval or 0) if n else interval):
+                    n += 1
+                    yield item
+                if n and n % interval == 0:
+                    protocol.send('MSG', message % n)
+                else:
+                    break
+        else:
+            for n, item in enumerate(it, 1):
+                yield item
+        protocol.send('MSG', "Done: " + message % n)
 
     def output(self, task, label, streams):
         key = label
@@ -163,6 +174,15 @@ class Worker(BaseWorker):
     def input_records(self, replicas, streams, reader, params):
         """Records of one input, failing over to the next replica on DataError."""
         chain = list(streams) + ([reader] if reader else [])
+        if len(replicas) == 1:  # nothing to fail over to: no per-record bookkeeping
+            stream = StreamCombiner(replicas[0], chain, params)
+            try:
+                yield from stream
+            finally:
+                close = getattr(stream, 'close', None)
+                if close:
+                    close()
+            return
         yielded = 0
         last = None
         for url in replicas:
@@ -207,6 +227,22 @@ class Worker(BaseWorker):
         self['map_init'](entries, params)
         outs = {}
         bufs = {}
+        if combiner and (fast_partition or not partitions):
+            # The hot path of word count: one label, one buffer; same calls as the general loop.
+            part = 0 if partitions else None
+            buf = bufs[part] = {}
+            out = None
+            for entry in entries:
+                for key, value in fmap(entry, params):
+                    if partitions and type(key) is not str and type(key) is not bytes:
+                        partition(key, partitions, params)  # raises, as on Disco
+                    records_ = combiner(key, value, buf, False, params)
+                    if records_:
+                        if out is None:
+                            out = outs[part] = self.output(task, part, streams)
+                        for record in records_:
+                            out.add(*record)
+            entries = ()
         for entry in entries:
             for key, value in fmap(entry, params):
                 if not partitions:
