@@ -37,8 +37,13 @@ def new_globals():
 def _by_reference(func):
     module = getattr(func, '__module__', None) or ''
     top = module.split('.')[0]
-    if top in _STDLIB or top in _SHIPPED_PACKAGES:
+    if top in _STDLIB or top == 'discolite':
         return True
+    if top in _SHIPPED_PACKAGES:
+        # ``disco.*`` is shipped by reference only when it really is discolite (the import
+        # alias); functions of any other package called ``disco`` travel as code.
+        mod = sys.modules.get(module)
+        return getattr(mod, '__name__', '').split('.')[0] == 'discolite'
     if KEEP_GLOBALS and module != '__main__' and '<locals>' not in func.__qualname__:
         mod = sys.modules.get(module)
         return mod is not None and getattr(mod, func.__name__, None) is func

@@ -232,9 +232,19 @@ def is_recoverable(exc):
     return isinstance(exc, (DataError, EnvironmentError, MemoryError))
 
 
+def _alias_disco():
+    """Make ``disco.*`` importable in job code, as it is on a Disco node."""
+    try:
+        from discolite import alias
+        alias.install()
+    except ImportError:
+        pass  # a real ``disco`` package is already imported here; leave it alone
+
+
 def execute(payload, channel):
     """Run one task described by a TASK payload. Returns True when it sent DONE."""
     from discolite.task import Task
+    _alias_disco()
     protocol.CHANNEL = channel
     fields = ('host', 'jobfile', 'jobname', 'master', 'disco_port', 'put_port', 'ddfs_data',
               'disco_data', 'stage', 'group', 'grouping', 'taskid')
