@@ -183,10 +183,23 @@ class Disco(object):
         if status == 'ready':
             return results
         if status != 'active':
-            raise JobError(Job(name=jobname, master=self), "Status {0}".format(status))
+            raise JobError(Job(name=jobname, master=self),
+                           "Status {0}".format(status) + self._failure_reason(jobname, status))
         if timeout and time.time() - start_time > timeout:
             raise JobError(Job(name=jobname, master=self), "Timeout")
         raise Continue()
+
+    def _failure_reason(self, jobname, status):
+        """The FATAL / last task error event of a dead job, to show in its JobError."""
+        if status != 'dead':
+            return ''
+        try:
+            texts = [event[2] for _offset, event in self.events(jobname)]
+        except Exception:
+            return ''
+        reasons = [t for t in texts if t.startswith('FATAL: ')] or \
+                  [t for t in texts if t.startswith('WARNING: [') or t.startswith('ERROR: [')]
+        return ('\n' + reasons[-1]) if reasons else ''
 
     def wait(self, jobname, poll_interval=2, timeout=None, clean=False, show=None):
         """Block until the job ends; return its results, or raise JobError."""

@@ -173,6 +173,7 @@ class Worker(dict):
                 task.put('profile-%s' % task.uid, f.read())
         else:
             self.run(task, job, **jobargs)
+        flush_output()
         self.end(task, job, **jobargs)
 
     def run(self, task, job, **jobargs):
@@ -241,22 +242,38 @@ def _alias_disco():
         pass  # a real ``disco`` package is already imported here; leave it alone
 
 
+#: The Task being run in this process (None between tasks); the schemes read it.
+active_task = None
+
+
+def flush_output():
+    """Send what job code printed without a final newline."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, protocol.MessageWriter):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+
+
 def execute(payload, channel):
     """Run one task described by a TASK payload. Returns True when it sent DONE."""
+    global active_task
     from discolite.task import Task
-    _alias_disco()
     protocol.CHANNEL = channel
     fields = ('host', 'jobfile', 'jobname', 'master', 'disco_port', 'put_port', 'ddfs_data',
               'disco_data', 'stage', 'group', 'grouping', 'taskid')
     task = Task(**{k: payload[k] for k in fields if k in payload})
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = protocol.MessageWriter()
+    active_task = task
     try:
         dPickle.new_globals()
         job, jobargs = task.jobobjs
         job.worker.start(task, job, **jobargs)
         return True
     except BaseException as exc:
+        flush_output()
         kind = 'ERROR' if is_recoverable(exc) else 'FATAL'
         try:
             channel.send(kind, describe_exception(exc))
@@ -266,4 +283,5 @@ def execute(payload, channel):
             raise
         return False
     finally:
+        active_task = None
         sys.stdout, sys.stderr = stdout, stderr

@@ -137,28 +137,45 @@ def get_inputs():
 
 
 class MessageWriter(object):
-    """Replaces sys.stdout/sys.stderr in a task: each non-empty write becomes a MSG event."""
+    """Replaces sys.stdout/sys.stderr in a task: what job code prints becomes MSG events.
+
+    Text is buffered up to the last newline of a write, so ``print('a', 1)`` (which
+    Python writes in four pieces) is one event, as is a multi-line string written at
+    once; the text is stripped and empty messages are dropped, as on Disco. A partial
+    line is sent on ``flush()`` and when the task ends.
+    """
 
     encoding = 'utf-8'
     errors = 'replace'
 
     def __init__(self, limit=8192):
         self.limit = limit
+        self.pending = ''
 
     def write(self, text):
-        if isinstance(text, bytes):
-            text = text.decode('utf-8', 'backslashreplace')
-        text = str(text).strip()
+        if isinstance(text, (bytes, bytearray)):
+            text = bytes(text).decode('utf-8', 'backslashreplace')
+        text = str(text)
+        self.pending += text
+        if '\n' in text:
+            head, _, self.pending = self.pending.rpartition('\n')
+            self._send(head)
+        elif len(self.pending) > self.limit:
+            self.flush()
+        return len(text)
+
+    def _send(self, text):
+        text = text.strip()
         if text:
             send('MSG', text[:self.limit])
-        return len(text)
 
     def writelines(self, lines):
         for line in lines:
             self.write(line)
 
     def flush(self):
-        pass
+        text, self.pending = self.pending, ''
+        self._send(text)
 
     def isatty(self):
         return False

@@ -1,0 +1,74 @@
+"""Job subclasses whose functions are class attributes.
+
+A Job subclass travels by reference: this module's source is shipped in the job
+home and imported in the task, so these functions keep this module's globals
+(``HELPER_SUFFIX``, ``suffix``, ``functools``), unlike functions passed to run().
+"""
+import functools
+
+from discolite import Job
+from discolite.worker.classic.func import nop_map
+
+HELPER_SUFFIX = '-ok'
+
+
+def suffix(word):
+    return word + HELPER_SUFFIX
+
+
+def _scaled_map(line, params, factor=1):
+    yield line.strip(), factor
+
+
+class GlobalsJob(Job):
+    """Class-attribute map and reduce that call module-level helpers."""
+    partitions = 2
+
+    @staticmethod
+    def map(line, params):
+        yield suffix(line.strip()), 1
+
+    @staticmethod
+    def reduce(iter, params):
+        totals = {}
+        for k, v in iter:
+            totals[k] = totals.get(k, 0) + v
+        return sorted(totals.items())
+
+
+class PartialJob(Job):
+    """A functools.partial built in the class body."""
+    map = functools.partial(_scaled_map, factor=7)
+
+    @staticmethod
+    def reduce(iter, out, params):
+        for k, v in iter:
+            out.add(k, v)
+
+
+class AttrsJob(Job):
+    """Parameters fixed by class attributes (overridable by jobargs)."""
+    partitions = 3
+    params = {'tag': 'from-class'}
+    sort = True
+
+    @staticmethod
+    def map(line, params):
+        yield line.strip().encode(), params['tag']
+
+    @staticmethod
+    def reduce(iter, params):
+        for k, v in iter:
+            yield k, (v, this_partition())  # noqa: F821 (injected by the worker)
+
+
+class InputJob(Job):
+    """A Job whose input is a class attribute, with a map-only nop_map."""
+    input = ['raw://class-input']
+    map = staticmethod(nop_map)
+    partitions = None
+
+    @staticmethod
+    def map_reader(fd, size, url, params):
+        for line in fd:
+            yield line, url
