@@ -73,10 +73,22 @@ class DiscoSettings(dict):
         'DISCOLITE_WORKERS': "multiprocessing.cpu_count()",
         'DISCOLITE_HOST': "'localhost'",   # node name used in result URLs
         'DISCOLITE_START_METHOD': "'fork'",  # fork | forkserver | spawn
-        'DISCOLITE_MAX_FAILURES': "100",   # Disco's max_failure_rate
-        'DISCOLITE_RETRY_DELAY': "0.05",   # seconds, times the failure count
+        # Disco's max_failure_rate: a task is retried until it has failed more than this
+        # many times, then the job dies.  Disco defaults to 100 because a cluster retries
+        # on *other* nodes, where a flaky disk or network may well work; on one machine a
+        # deterministic bad input (a missing file, a corrupt record) fails the same way
+        # every time, and 100 retries with a growing back-off keep the user waiting for
+        # over a minute before the job is reported dead.  3 still rides out transient
+        # failures (a killed worker, a briefly unreachable URL).  ``save_settings`` can
+        # change it on a running master, as on Disco.
+        'DISCOLITE_MAX_FAILURES': "3",
+        # Seconds before retry k: RETRY_DELAY * k * (1 + random()), capped at 60 * RETRY_DELAY
+        # (Disco sleeps min(k, 60) s + random(0..30) s: far too long for a local run).
+        'DISCOLITE_RETRY_DELAY': "0.05",
         'DISCOLITE_MSG_LIMIT': "10",       # MSG events per second that kill a task; 0 = off
         'DISCOLITE_KEEP_GLOBALS': "False", # True: job functions keep their module globals
+        'DISCOLITE_EXTERNAL_WORKERS': "False",  # True: run discolite's own job packs as
+                                           # worker executables (Disco's worker protocol)
     }
 
     globals = dict(globals())
@@ -173,6 +185,8 @@ def validate(settings):
         out[key] = value
     keep = settings['DISCOLITE_KEEP_GLOBALS']
     out['DISCOLITE_KEEP_GLOBALS'] = str(keep).lower() in ('1', 'true', 'yes', 'on')
+    external = settings['DISCOLITE_EXTERNAL_WORKERS']
+    out['DISCOLITE_EXTERNAL_WORKERS'] = str(external).lower() in ('1', 'true', 'yes', 'on')
     out['DISCOLITE_DATA'] = settings['DISCOLITE_DATA'] or ''
     out['DISCOLITE_HOST'] = str(settings['DISCOLITE_HOST'])
     if not out['DISCOLITE_HOST'] or '/' in out['DISCOLITE_HOST']:

@@ -1,4 +1,5 @@
 """Job and task records, and unique job names (the master's registry)."""
+import collections
 import threading
 import time
 
@@ -66,6 +67,11 @@ class JobRecord(object):
         self.stage_labels = {}            # stage -> {dir url: set(labels)}
         self.counts = {stage: [0, 0, 0, 0, 0] for stage, _ in pipeline}
         self.tasks = []                   # TaskRecords of the current stage
+        self.ready = collections.deque()  # waiting tasks runnable now, in order
+        self.delayed = []                 # heap of (not_before, taskid, task): retries
+        self.running = set()              # running tasks
+        self.remaining = 0                # tasks of the current stage not done yet
+        self.pythonpath = []              # job-home dirs put on sys.path for its tasks
         self.next_taskid = 0
         self.results = []
         self.events = None
@@ -77,10 +83,6 @@ class JobRecord(object):
         if 0 <= self.stage_index < len(self.pipeline):
             return self.pipeline[self.stage_index][0]
         return None
-
-    @property
-    def running(self):
-        return [t for t in self.tasks if t.state == 'running']
 
     def pipeline_info(self):
         info = []
@@ -96,5 +98,6 @@ class JobRecord(object):
                 'results': [u for r in self.results for u in (r if isinstance(r, list) else [r])],
                 'inputs': [u for i in self.inputs for u in i],
                 'worker': self.jobdict.get('worker', ''),
-                'hosts': [t.slot_host for t in self.running if hasattr(t, 'slot_host')],
+                'hosts': [t.slot_host for t in sorted(self.running, key=lambda t: t.taskid)
+                          if hasattr(t, 'slot_host')],
                 'owner': self.jobdict.get('owner', '')}

@@ -4,20 +4,37 @@ Each slot is one long-lived process with its own duplex pipe; the scheduler
 waits on every pipe *and* every process sentinel at once, so a worker that
 dies (SIGKILL, out of memory, ``os._exit``) is noticed at once and replaced.
 Unlike ``multiprocessing.Pool``, nothing here can block on a dead worker.
+
+Threads: only the scheduler thread creates, waits on, reaps and removes slots
+(:meth:`Pool.fill`, :meth:`Pool.wait`, :meth:`Pool.remove`).  Any thread
+holding the scheduler lock may :meth:`Pool.retire` a slot: that only sends
+SIGKILL and marks it, and the scheduler thread then sees the death through the
+sentinel and cleans up.  So no descriptor is ever closed under a ``wait()``,
+and every worker is a child of the long-lived scheduler thread (the
+``PR_SET_PDEATHSIG`` signal that kills workers when the master dies is tied to
+the thread that forked them).
+
+A slot whose task failed (ERROR, FATAL) is retired too: task code may have
+left the process in a state the next task should not inherit (resource
+limits, signal handlers, half-imported modules, a fragmented heap).
 """
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import sys
+import time
+
+PROCESS_NAME = 'discolite-worker'  # the name ps/top show for pool processes (first 15 chars)
 
 
 def _die_with_parent():
-    """Ask Linux to SIGKILL this process when the master process dies."""
+    """Ask Linux to SIGKILL this process when the master process dies, and name it."""
     try:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        libc.prctl(15, PROCESS_NAME.encode()[:15], 0, 0, 0)  # PR_SET_NAME
     except Exception:
         pass
 
@@ -27,7 +44,8 @@ def child_main(conn, roots, keep_globals, parent_pid):
     _die_with_parent()
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(0)  # the master died before we got here
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the master's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from discolite import dPickle, util
     from discolite.worker import execute, protocol
     dPickle.KEEP_GLOBALS = keep_globals
@@ -67,31 +85,36 @@ def child_main(conn, roots, keep_globals, parent_pid):
 
 
 class Slot(object):
-    """One worker process and the task it is running (``None`` when idle)."""
+    """One worker process and the task it is running (``None`` when idle).
+
+    ``retired`` is set once the slot must not get new work (it was killed, or
+    its last task failed); it leaves the pool when its process is reaped.
+    """
 
     def __init__(self, pool, index):
         self.index = index
         parent, child = multiprocessing.Pipe(duplex=True)
-        self.process = pool.ctx.Process(target=child_main, name='discolite-worker-%d' % index,
+        fork = pool.ctx.get_start_method() == 'fork'
+        self.process = pool.ctx.Process(target=child_main, name='%s-%d' % (PROCESS_NAME, index),
                                         args=(child, pool.roots, pool.keep_globals,
-                                              os.getpid() if pool.ctx.get_start_method() == 'fork' else None),
+                                              os.getpid() if fork else None),
                                         daemon=True)
-        self.process.start()
-        child.close()
+        try:
+            self.process.start()
+        finally:
+            child.close()
         self.conn = parent
         self.task = None
+        self.retired = False
+        self.exitcode = None      # set once the process has been reaped
+        self.started = time.time()
 
     @property
     def pid(self):
         return self.process.pid
 
-    def kill(self):
-        try:
-            self.process.kill()
-        except Exception:
-            pass
-        self.process.join(5)
-        self.conn.close()
+    def __repr__(self):
+        return '<Slot %d pid %s%s>' % (self.index, self.pid, ' retired' if self.retired else '')
 
 
 class Pool(object):
@@ -104,73 +127,109 @@ class Pool(object):
         self.size = size
         self.slots = []
         self._next = 0
+        self.spawned = 0        # processes started, over the pool's life
+        self.crashed = 0        # processes that died without being retired first
 
-    def start(self):
-        while len(self.slots) < self.size:
-            self._spawn()
+    # -- scheduler thread only
 
-    def _spawn(self):
-        slot = Slot(self, self._next)
-        self._next += 1
-        self.slots.append(slot)
-        return slot
-
-    def idle(self):
-        return [s for s in self.slots if s.task is None]
-
-    def run(self, slot, task, payload, inputs, jobhome, pythonpath):
-        slot.task = task
-        slot.conn.send(('task', payload, inputs, jobhome, pythonpath))
-
-    def replace(self, slot):
-        """Kill ``slot`` (if alive) and start a fresh process in its place."""
-        slot.kill()
-        if slot in self.slots:
-            self.slots.remove(slot)
-        if len(self.slots) < self.size:
-            self._spawn()
+    def fill(self):
+        """Start processes until ``size`` live (non-retired) slots exist."""
+        while sum(1 for s in self.slots if not s.retired) < self.size:
+            slot = Slot(self, self._next)
+            self._next += 1
+            self.spawned += 1
+            self.slots.append(slot)
 
     def wait(self, extra, timeout):
-        """Wait for messages or deaths. Returns ``[(slot, msg)]``; ``msg`` None means it died."""
+        """Wait for messages or deaths. Returns ``[(slot, msg)]``; ``msg`` None means it died.
+
+        A dead slot is reaped and removed from the pool before this returns; call
+        :meth:`fill` to replace it.
+        """
         waitables = {}
         for slot in self.slots:
             waitables[slot.conn] = slot
             waitables[slot.process.sentinel] = slot
         ready = multiprocessing.connection.wait(list(waitables) + list(extra), timeout)
         events = []
-        dead = set()
+        dead = []
         for obj in ready:
             slot = waitables.get(obj)
-            if slot is None:
+            if slot is None or slot in dead:
                 continue
             if obj is slot.conn:
                 try:
                     while slot.conn.poll():
                         events.append((slot, slot.conn.recv()))
                 except (EOFError, OSError):
-                    dead.add(slot)
+                    dead.append(slot)
             else:
-                dead.add(slot)
+                dead.append(slot)
         for slot in dead:
             try:
                 while slot.conn.poll():  # drain what it said before dying
                     events.append((slot, slot.conn.recv()))
             except (EOFError, OSError):
                 pass
-            slot.process.join(1)
+            if not slot.retired:
+                self.crashed += 1
+            self.remove(slot)
             events.append((slot, None))
         return events
 
-    def close(self):
+    def remove(self, slot):
+        """Reap ``slot``'s process (killing it if needed) and drop it from the pool."""
+        if slot.process.exitcode is None:
+            _kill(slot.process)
+            slot.process.join(5)
+        else:
+            slot.process.join()
+        slot.exitcode = slot.process.exitcode
+        slot.conn.close()
+        try:
+            slot.process.close()
+        except ValueError:
+            pass
+        if slot in self.slots:
+            self.slots.remove(slot)
+
+    # -- any thread holding the scheduler lock
+
+    def idle(self):
+        return [s for s in self.slots if s.task is None and not s.retired]
+
+    def run(self, slot, task, payload, inputs, jobhome, pythonpath):
+        slot.task = task
+        slot.conn.send(('task', payload, inputs, jobhome, pythonpath))
+
+    def retire(self, slot):
+        """Stop giving ``slot`` work and SIGKILL its process; the scheduler thread reaps it."""
+        slot.retired = True
+        slot.task = None
+        _kill(slot.process)
+
+    def close(self, timeout=1.0):
+        """Stop every process: idle ones exit when asked, the rest are killed."""
         for slot in self.slots:
-            try:
-                slot.conn.send(('exit',))
-            except Exception:
-                pass
-        for slot in self.slots:
-            slot.process.join(0.5)
-            if slot.process.is_alive():
-                slot.kill()
+            if slot.task is None and not slot.retired:
+                try:
+                    slot.conn.send(('exit',))
+                except Exception:
+                    _kill(slot.process)
             else:
-                slot.conn.close()
+                _kill(slot.process)
+        deadline = time.time() + timeout
+        for slot in self.slots:
+            slot.process.join(max(0, deadline - time.time()))
+            if slot.process.exitcode is None:
+                _kill(slot.process)
+                slot.process.join(5)
+            slot.conn.close()
         self.slots = []
+
+
+def _kill(process):
+    try:
+        process.kill()
+    except Exception:
+        pass

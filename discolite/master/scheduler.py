@@ -21,16 +21,41 @@ Tasks
                                     \\-> failed   (failures > max_failures: the job dies)
     running --FATAL--> failed                    (the job dies at once)
 
+A waiting task sits in exactly one of two queues of its job: ``job.ready``
+(FIFO, runnable now) or ``job.delayed`` (a heap on ``not_before``, retries
+backing off).  ``job.running`` is the set of running tasks and
+``job.remaining`` counts the tasks of the stage not yet done.  So assigning a
+task, finishing one and ending a stage cost O(1) (O(log n) for a retry), and
+``_assign`` looks only at active jobs (``self.active``, in submission order),
+never at every task: a 10,000-task job schedules as fast as a small one.
+
 ``JobRecord.counts[stage]`` holds Disco's ``[pending, waiting, running, done,
 failed]`` numbers for ``jobinfo``.
 
+Failures (spec 7.7)
+===================
+* ERROR from the task (DataError, OSError, MemoryError) and a worker process
+  that dies (SIGKILL, out of memory, ``os._exit``) are recoverable: the events
+  ``WARNING: [stage:id] <reason>`` and ``Task stage:id failed on "<host>",
+  <k>th failures so far. Sleeping <s> seconds before retrying.``; after more
+  than ``max_failures`` failures ``ERROR: [...] Task ... failed <k> times. At
+  most <max> failures are allowed.`` and the job dies.
+* FATAL (any other exception, a ``sys.exit()``, the message throttle) kills
+  the job at once.
+* A job that ends kills its running tasks (their processes are SIGKILLed and
+  replaced), so ``kill`` stops even a task stuck in ``while True: pass``.
+
 Threads
 =======
-All state lives behind ``self.lock``.  One scheduler thread waits on the pool
-(messages and process deaths) and a wake-up pipe; API calls (submit, kill,
-purge, ...) change state under the lock and wake it.  ``self.changed`` is
-notified whenever a job ends, which is what ``get_results`` blocks on.
+All state lives behind ``self.lock``.  One scheduler thread owns the pool's
+processes: it starts them, waits on the pool (messages and process deaths)
+and a wake-up pipe, and reaps them.  API calls (submit, kill, purge, ...)
+change state under the lock and wake it; a kill only SIGKILLs (see
+``pool.py``).  ``self.changed`` is notified whenever a job ends, which is what
+``get_results`` blocks on.
 """
+import collections
+import heapq
 import os
 import random
 import threading
@@ -55,10 +80,12 @@ class Scheduler(object):
         self.msg_limit = config['DISCOLITE_MSG_LIMIT']
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
-        self.jobs = {}
+        self.jobs = {}                    # name -> JobRecord, until cleaned or purged
+        self.active = {}                  # name -> JobRecord of active jobs, oldest first
         self.seq = 0
         self.blacklisted = set()
         self.stats = {'job_ok': 0, 'data_error': 0, 'error': 0}
+        self.retries = 0                  # task retries scheduled, over the master's life
         self.accept_new_jobs = True
         self.pool = Pool(config['DISCOLITE_WORKERS'], config['DISCOLITE_START_METHOD'],
                          [(self.host, self.storage.disco_data)],
@@ -68,13 +95,19 @@ class Scheduler(object):
         os.set_blocking(self._wake_r, False)
         self.closed = False
         self.thread = None
+        self._started = threading.Event()
+        self._start_error = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self):
-        self.pool.start()
+        """Start the scheduler thread; returns once it has started the pool's processes."""
         self.thread = threading.Thread(target=self._loop, name='discolite-scheduler', daemon=True)
         self.thread.start()
+        self._started.wait()
+        if self._start_error is not None:
+            self.close()
+            raise self._start_error
 
     def wake(self):
         try:
@@ -87,9 +120,8 @@ class Scheduler(object):
             if self.closed:
                 return
             self.closed = True
-            for job in list(self.jobs.values()):
-                if job.status == 'active':
-                    self._end_job(job, 'dead', 'WARN: Job killed')
+            for job in list(self.active.values()):
+                self._end_job(job, 'dead', 'WARN: Job killed')
         self.wake()
         if self.thread and self.thread is not threading.current_thread():
             self.thread.join(10)
@@ -101,11 +133,24 @@ class Scheduler(object):
                 pass
 
     def _loop(self):
+        try:
+            with self.lock:
+                self.pool.fill()
+        except BaseException as e:
+            self._start_error = e
+            self._started.set()
+            return
+        self._started.set()
         while True:
             with self.lock:
                 if self.closed:
                     return
-                timeout = self._assign()
+                try:
+                    self.pool.fill()
+                except Exception:  # cannot fork right now (EAGAIN, ENOMEM): try again soon
+                    timeout = 0.5
+                else:
+                    timeout = self._assign()
             events = self.pool.wait([self._wake_r], timeout)
             try:
                 os.read(self._wake_r, 4096)
@@ -140,6 +185,7 @@ class Scheduler(object):
             jobhome, jobfile = self.storage.create_jobhome(
                 name, data, pack.jobhome, skip_prefix=CLASSIC_WORKER if in_pool else None)
         except Exception as e:
+            self.storage.remove_job(name)
             raise jp.JobPackError('invalid jobhome: %s' % e)
         if not in_pool:
             worker = os.path.join(jobhome, jobdict['worker'])
@@ -149,18 +195,32 @@ class Scheduler(object):
                 raise jp.JobPackError("invalid worker: %r is not a file in the job home"
                                       % jobdict['worker'])
             os.chmod(worker, 0o755)
+        # The pack is on disk (jobfile); the master keeps only what it needs to schedule.
+        pack.jobhome = pack.jobdata = None
         job = JobRecord(name, pack, jobfile, jobhome, jp.classic_pipeline(jobdict),
                         jp.job_inputs(pack.version, jobdict), in_pool)
+        job.pythonpath = self._pythonpath(job)
         job.events = EventLog(os.path.join(self.storage.master_dir(name), 'events'))
         with self.lock:
+            if self.closed:
+                job.events.close()
+                self.storage.remove_job(name)
+                raise jp.JobPackError('the master is shutting down')
             self.seq += 1
             job.seq = self.seq
             self.jobs[name] = job
+            self.active[name] = job
             job.events.add('master', 'New job initialized!')
             job.events.add('master', 'Created job "%s"' % name)
             self._next_stage(job)
         self.wake()
         return name
+
+    def _pythonpath(self, job):
+        """Job-home directories listed in the job's PYTHONPATH (computed once per job)."""
+        paths = [p for p in job.pack.jobenvs.get('PYTHONPATH', 'lib').split(':')
+                 if p and not os.path.isabs(p) and '..' not in p.split('/')]
+        return [p for p in paths if os.path.isdir(os.path.join(job.jobhome, p))]
 
     # ------------------------------------------------------------------ stages
 
@@ -179,6 +239,10 @@ class Scheduler(object):
                 return
             stage, grouping = job.pipeline[job.stage_index]
             job.tasks = self._make_tasks(job, stage, grouping, prev)
+            job.ready = collections.deque(job.tasks)
+            job.delayed = []
+            job.running = set()
+            job.remaining = len(job.tasks)
             if not job.tasks:  # skipped silently, as on Disco
                 job.stage_start = None
                 job.stage_results[stage] = []
@@ -234,34 +298,31 @@ class Scheduler(object):
     # ------------------------------------------------------------------ assignment
 
     def _assign(self):
-        """Start runnable tasks on idle slots; returns seconds until a retry is due (or None)."""
+        """Start runnable tasks on idle slots; returns seconds until a retry is due (or None).
+
+        Cost: O(active jobs + tasks started), whatever the number of tasks.
+        """
         if self.host in self.blacklisted:
             return None
         idle = self.pool.idle()
         now = time.time()
         next_due = None
-        if not idle:
-            return None
-        for job in sorted((j for j in self.jobs.values() if j.status == 'active'),
-                          key=lambda j: j.seq):
-            running = len(job.running)
-            for task in job.tasks:
-                if not idle:
-                    return next_due
-                if task.state != 'waiting':
-                    continue
-                if task.not_before > now:
-                    due = task.not_before - now
-                    next_due = due if next_due is None else min(next_due, due)
-                    continue
-                if running >= job.max_cores:
-                    break
-                if not job.in_pool:
+        for job in list(self.active.values()):
+            delayed, ready = job.delayed, job.ready
+            while delayed and delayed[0][0] <= now:
+                ready.append(heapq.heappop(delayed)[2])
+            if delayed:
+                due = delayed[0][0] - now
+                next_due = due if next_due is None else min(next_due, due)
+            while ready and len(job.running) < job.max_cores:
+                if job.in_pool:
+                    if not idle:
+                        break
+                    self._run(idle.pop(), job, ready.popleft())
+                else:
+                    task = ready.popleft()
+                    self.task_started(job, task)
                     self.master.run_external(job, task)
-                    running += 1
-                    continue
-                self._run(idle.pop(0), job, task)
-                running += 1
         return next_due
 
     def task_payload(self, job, task):
@@ -273,6 +334,9 @@ class Scheduler(object):
                 'jobname': job.name, 'host': self.host}
 
     def task_started(self, job, task):
+        """Mark ``task`` running (the scheduler calls this before handing it to a runner)."""
+        if task.state == 'running':
+            return
         counts = job.counts[task.stage]
         counts[1] -= 1
         counts[2] += 1
@@ -281,34 +345,35 @@ class Scheduler(object):
         task.outputs = []
         task.msg_times = []
         task.slot_host = self.host
+        job.running.add(task)
         job.events.add('master', '%s assigned to %s' % (task.name, self.host))
 
     def _run(self, slot, job, task):
         self.task_started(job, task)
-        pythonpath = [p for p in job.pack.jobenvs.get('PYTHONPATH', 'lib').split(':')
-                      if p and not os.path.isabs(p) and '..' not in p.split('/')]
-        pythonpath = [p for p in pythonpath if os.path.isdir(os.path.join(job.jobhome, p))]
         task.slot = slot
         self.pool.run(slot, task, self.task_payload(job, task), task.inputs, job.jobhome,
-                      pythonpath)
+                      job.pythonpath)
 
     # ------------------------------------------------------------------ messages
 
     def _on_message(self, slot, msg):
         task = slot.task
-        if msg is None:  # the process died
-            self.pool.replace(slot)
-            if task is not None and task.state == 'running' and task.job.status == 'active':
-                code = slot.process.exitcode
+        if msg is None:  # the process died (it has been reaped; fill() replaces it)
+            slot.task = None
+            if task is not None and task.slot is slot and task.state == 'running' \
+                    and task.job.status == 'active':
+                self.stats['error'] += 1
                 self.task_failed(task, 'WARNING: [%s] Worker crashed! (exit code: %s)'
-                                 % (task.name, code), crashed=True)
+                                 % (task.name, slot.exitcode), count=False)
             return
-        if task is None:
+        if task is None or slot.retired:
             return
         mtype, payload = msg
         self.handle(task, mtype, payload)
-        if mtype in ('DONE', 'ERROR', 'FATAL') and slot.task is task:
+        if mtype == 'DONE' and slot.task is task:
             slot.task = None
+        elif mtype in ('ERROR', 'FATAL') and not slot.retired:
+            self.pool.retire(slot)  # a fresh process for the next task
 
     def handle(self, task, mtype, payload):
         """Apply one worker message (pool or worker protocol) to ``task``."""
@@ -347,6 +412,8 @@ class Scheduler(object):
         job = task.job
         task.state = 'done'
         task.slot = None
+        job.running.discard(task)
+        job.remaining -= 1
         counts = job.counts[task.stage]
         counts[2] -= 1
         counts[3] += 1
@@ -357,20 +424,23 @@ class Scheduler(object):
             url = self.storage.write_index(job.name, task.stage, task.taskid, task.outputs)
             task.result = [url]
             job.stage_labels.setdefault(task.stage, {})[url] = {o[0] for o in task.outputs}
+        task.outputs = []
         job.events.add('master', 'SYS: [%s] Received results from %s' % (task.name, self.host))
-        if all(t.state == 'done' for t in job.tasks):
+        if job.remaining == 0:
             job.stage_results[task.stage] = [t.result for t in job.tasks if t.result]
             self._next_stage(job)
 
-    def task_failed(self, task, message, crashed=False):
+    def task_failed(self, task, message, crashed=False, count=True):
         """A recoverable failure: retry the task, or kill the job after too many failures."""
         job = task.job
         counts = job.counts[task.stage]
         counts[2] -= 1
         counts[4] += 1
         task.slot = None
+        job.running.discard(task)
         task.failures += 1
-        self.stats['data_error'] += 1
+        if count:
+            self.stats['data_error'] += 1
         job.events.add('master', message)
         if task.failures > self.max_failures:
             task.state = 'failed'
@@ -379,12 +449,15 @@ class Scheduler(object):
                                                        self.max_failures))
             self._end_job(job, 'dead', 'WARN: Job killed')
             return
-        delay = self.retry_delay * task.failures * (1 + random.random())
+        delay = min(self.retry_delay * task.failures, 60 * self.retry_delay) \
+            * (1 + random.random())
         job.events.add('master', 'Task %s failed on "%s", %dth failures so far. Sleeping %s '
                                  'seconds before retrying.'
                        % (task.name, self.host, task.failures, _secs(delay)))
         task.state = 'waiting'
         task.not_before = time.time() + delay
+        heapq.heappush(job.delayed, (task.not_before, task.taskid, task))
+        self.retries += 1
         counts[1] += 1
 
     def _fatal(self, task, message):
@@ -392,6 +465,7 @@ class Scheduler(object):
         if task.state == 'running':
             job.counts[task.stage][2] -= 1
             job.counts[task.stage][4] += 1
+            job.running.discard(task)
         task.state = 'failed'
         self.stats['error'] += 1
         job.events.add('master', 'FATAL: [%s] %s' % (task.name, message))
@@ -409,21 +483,27 @@ class Scheduler(object):
         if status == 'ready':
             job.results = results or []
         job.events.close()
+        self.active.pop(job.name, None)
+        job.tasks = []  # task records are not needed once the job has ended
+        job.ready.clear()
+        job.delayed = []
         self.changed.notify_all()
 
     def _stop_tasks(self, job):
-        for task in job.tasks:
-            if task.state == 'running':
-                job.counts[task.stage][2] -= 1
-                job.counts[task.stage][1] += 1
-                task.state = 'waiting'
-                slot = task.slot
-                task.slot = None
-                if slot is not None and slot.task is task:
-                    slot.task = None
-                    self.pool.replace(slot)
-                else:
-                    self.master.stop_external(task)
+        """Kill the job's running tasks (SIGKILL: works on a task that never returns)."""
+        for task in list(job.running):
+            job.counts[task.stage][2] -= 1
+            job.counts[task.stage][1] += 1
+            task.state = 'waiting'
+            slot = task.slot
+            task.slot = None
+            if slot is not None:
+                if slot.task is task:
+                    self.pool.retire(slot)
+            else:
+                self.master.stop_external(task)
+        job.running.clear()
+        self.wake()
 
     def kill(self, name):
         with self.lock:
@@ -461,7 +541,7 @@ class Scheduler(object):
 
     def running_hosts(self):
         with self.lock:
-            return [job.name for job in self.jobs.values() for _ in job.running]
+            return [job.name for job in self.active.values() for _ in job.running]
 
 
 def _secs(delay):
