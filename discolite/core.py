@@ -2,6 +2,7 @@
 import json
 import sys
 import time
+import warnings
 from io import BytesIO
 
 from discolite.error import CommError, DataError, DiscoError, JobError
@@ -165,7 +166,7 @@ class Disco(object):
             if isinstance(spec, (list, tuple)):
                 spec = spec[0]
             names.append(_name(spec))
-        timeout = _timeout_ms(timeout)
+        timeout = _timeout_ms(timeout)  # invalid values are refused by the master (400)
         reply = self._json('/disco/ctrl/get_results', json.dumps([timeout, names]))
         results = [(name, (status, result)) for name, (status, result) in reply]
         if isinstance(jobspec, (list, tuple)) and not _is_result_pair(jobspec):
@@ -197,16 +198,23 @@ class Disco(object):
             texts = [event[2] for _offset, event in self.events(jobname)]
         except Exception:
             return ''
-        reasons = [t for t in texts if t.startswith('FATAL: ')] or \
-                  [t for t in texts if t.startswith('WARNING: [') or t.startswith('ERROR: [')]
-        return ('\n' + reasons[-1]) if reasons else ''
+        reasons = [t for t in texts if t.startswith('FATAL: ')][-1:]
+        if not reasons:  # a task that failed too often: its last error, then the verdict
+            reasons = [t for t in texts if t.startswith('WARNING: [')][-1:] + \
+                      [t for t in texts if t.startswith('ERROR: [')][-1:]
+        return ''.join('\n' + r for r in reasons)
 
     def wait(self, jobname, poll_interval=2, timeout=None, clean=False, show=None):
         """Block until the job ends; return its results, or raise JobError."""
         jobname = _name(jobname)
-        poll = _number('poll_interval', poll_interval)
+        poll = _number('poll_interval', poll_interval, finite=True)
         if timeout is not None:
             timeout = _number('timeout', timeout)
+        if clean:
+            warnings.warn("wait(clean=True) is deprecated and, as on Disco, cleans the job after "
+                          "every poll: a job still active at the first poll is killed and "
+                          "forgotten. Call purge() once the job has finished instead.",
+                          DeprecationWarning, stacklevel=2)
         from discolite.monitor import EventMonitor
         monitor = EventMonitor(self, jobname, show=self.settings['DISCO_EVENTS']
                                if show is None else show, poll_interval=poll)
@@ -255,11 +263,16 @@ class Disco(object):
                 seen.append(name)
         return seen
 
-    def profile_stats(self, jobname, mode='', stream=sys.stdout):
-        """Merge the job's profile data (``mode`` 'map', 'reduce' or '') into a pstats.Stats."""
+    def profile_stats(self, jobname, mode='', stream=None):
+        """Merge the job's profile data (``mode`` 'map', 'reduce' or '') into a pstats.Stats
+        printing to ``stream`` (default: sys.stdout at call time).  As on Disco, 'map' also
+        takes the map_shuffle profiles; no matching profile raises JobError."""
         import pstats
         if mode not in ('', 'map', 'reduce', 'map_shuffle', 'reduce_shuffle'):
-            raise DiscoError("Unknown profile mode %r: use 'map', 'reduce' or ''" % (mode,))
+            raise JobError(Job(name=_name(jobname), master=self),
+                           "Unknown profile mode %r: use 'map', 'reduce' or ''" % (mode,))
+        if stream is None:
+            stream = sys.stdout
         prefix = 'profile-%s' % mode
         keys = [k for k in self.oob_list(jobname) if k.startswith(prefix)]
         if not keys:
@@ -296,17 +309,22 @@ def _is_result_pair(x):
         isinstance(x[1], tuple)
 
 
-def _number(what, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+def _number(what, value, finite=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or \
+            (finite and value == float('inf')):
         raise DiscoError("%s must be a non-negative number of seconds, not %r" % (what, value))
     return value
 
 
 def _timeout_ms(timeout):
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-        raise DiscoError("timeout must be a non-negative number of milliseconds, not %r"
-                         % (timeout,))
-    return int(timeout)  # a real master refuses floats with 400
+    """The timeout sent to get_results: whole milliseconds (a real master refuses floats with
+    400).  Anything else is sent as given, so the master answers 400 and ``results`` raises
+    CommError as it does on Disco."""
+    if isinstance(timeout, float) and timeout == timeout and abs(timeout) != float('inf'):
+        return int(timeout)
+    if isinstance(timeout, (int, str, type(None))):
+        return timeout
+    return str(timeout)
 
 
 def result_iterator(urls, reader=chain_reader, input_stream=(map_input_stream,),

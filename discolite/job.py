@@ -39,6 +39,9 @@ class Job(object):
         """Build the JobPack that ``run(**jobargs)`` would submit."""
         from discolite.task import jobdata
         worker = self.worker
+        prepare = getattr(worker, 'prepare_jobargs', None)
+        if prepare is not None:
+            jobargs = prepare(self, jobargs)
         return JobPack(worker.jobpack_version,
                        worker.jobdict(self, **jobargs),
                        worker.jobenvs(self, **jobargs),

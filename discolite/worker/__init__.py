@@ -96,6 +96,25 @@ class Worker(dict):
 
     # ----------------------------------------------------------------- client side
 
+    def prepare_jobargs(self, job, jobargs):
+        """Called by ``Job.pack`` first: resolve ``required_modules`` on the client.
+
+        ``None`` (the default) means auto-detection with :func:`modutil.find_modules`
+        over every job function; an explicit list is checked.  The result is put in
+        the returned jobargs, so the job home and the node use the same list.
+        """
+        from discolite.worker import modutil
+        jobargs = dict(jobargs)
+        modules = self.getitem('required_modules', job, jobargs)
+        if modules is None:
+            functions = [f for key in self if key != 'required_modules'
+                         for f in _callables(self.getitem(key, job, jobargs))]
+            modules = modutil.find_modules(functions)
+        else:
+            modules = modutil.check_required_modules(modules)
+        jobargs['required_modules'] = modules
+        return jobargs
+
     def jobdict(self, job, **jobargs):
         return {'prefix': self.getitem('name', job, jobargs),
                 'save_results': self.getitem('save_results', job, jobargs, False),
@@ -138,7 +157,22 @@ class Worker(dict):
                 if isinstance(mod, (tuple, list)):
                     name, path = mod
                     with open(path, 'rb') as f:
-                        add(LIB_PREFIX + name.replace('.', '/') + '.py', f.read())
+                        data = f.read()
+                    parts = name.split('.')
+                    if os.path.basename(path) == '__init__.py':
+                        add(LIB_PREFIX + '/'.join(parts) + '/__init__.py', data)
+                        directory = os.path.dirname(os.path.dirname(path))
+                    else:
+                        add(LIB_PREFIX + '/'.join(parts) + '.py', data)
+                        directory = os.path.dirname(path)
+                    for depth in range(len(parts) - 1, 0, -1):  # the packages above it
+                        init = os.path.join(directory, '__init__.py')
+                        init_data = b''
+                        if os.path.isfile(init):
+                            with open(init, 'rb') as f:
+                                init_data = f.read()
+                        add(LIB_PREFIX + '/'.join(parts[:depth]) + '/__init__.py', init_data)
+                        directory = os.path.dirname(directory)
         return buf.getvalue()
 
     @staticmethod
@@ -200,6 +234,22 @@ class Worker(dict):
         channel.send('WORKER', protocol.worker_hello())
         _, payload = channel.request('TASK', '')
         sys.exit(0 if execute(payload, channel) else 1)
+
+
+def _callables(value):
+    """Job functions in a parameter value: callables, lists of them, and Params/dict values."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _callables(item)
+    elif isinstance(value, Params):
+        for item in vars(value).values():
+            yield from _callables(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            if callable(item) and not isinstance(item, type):
+                yield item
+    elif callable(value) and not isinstance(value, type):
+        yield value
 
 
 def _safe_arcname(relpath):

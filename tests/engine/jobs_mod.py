@@ -7,7 +7,7 @@ home and imported in the task, so these functions keep this module's globals
 import functools
 
 from discolite import Job
-from discolite.worker.classic.func import nop_map
+from discolite.worker.classic.func import chain_reader, nop_map, nop_reduce
 
 HELPER_SUFFIX = '-ok'
 
@@ -72,3 +72,39 @@ class InputJob(Job):
     def map_reader(fd, size, url, params):
         for line in fd:
             yield line, url
+
+
+class SuffixA(Job):
+    """First job of a JobChain: appends '-a' to every line."""
+    partitions = 4
+    sort = False
+
+    @staticmethod
+    def map(line, params):
+        yield line + '-a', 1
+
+    reduce = staticmethod(nop_reduce)
+
+
+class SuffixB(Job):
+    """Second job of a JobChain: reads SuffixA's records and appends '-b'."""
+    partitions = 4
+    sort = False
+    map_reader = staticmethod(chain_reader)
+
+    @staticmethod
+    def map(kv, params):
+        yield kv[0] + '-b', kv[1]
+
+    reduce = staticmethod(nop_reduce)
+
+
+class Collect(Job):
+    """A reduce-only job that re-emits the records of its (dir://) inputs."""
+    reduce = staticmethod(nop_reduce)
+
+
+class Broken(Job):
+    @staticmethod
+    def map(line, params):
+        raise ValueError('broken job in a chain')

@@ -142,9 +142,7 @@ class Worker(BaseWorker):
             names[name.split('.')[-1]] = module
         for obj in flatten(self.values()):
             for fn in _functions(obj):
-                g = fn.__globals__
-                for k, v in names.items():
-                    g.setdefault(k, v)
+                inject(fn.__globals__, names)
 
     def status_iter(self, iterator, message, interval):
         """Yield from ``iterator``, sending ``message % n`` every ``interval`` entries and at the end."""
@@ -204,8 +202,8 @@ class Worker(BaseWorker):
                     protocol.send('MSG', "Input %s failed, trying the next replica: %s" % (url, e))
         if len(replicas) == 1 and last is not None:
             raise last
-        raise DataError("Exhausted all available replicas, last error was:\n\n%s" % last,
-                        replicas[-1] if replicas else '')
+        raise DataError("Exhausted all available replicas of the input %s, last error was:\n\n%s"
+                        % (' '.join(replicas), last), replicas[-1] if replicas else '')
 
     # -- stages
 
@@ -337,6 +335,26 @@ class _Done(object):
 
     def close(self):
         pass
+
+
+_INJECTED = '__discolite_injected__'
+
+
+def inject(g, names):
+    """``setdefault`` ``names`` into the globals dict ``g``, as Disco does.
+
+    A pool process runs many tasks, and the real module of a Job subclass stays
+    imported between them: names injected for an earlier task (``Task``,
+    ``this_partition``, ...) are replaced, while the module's own names win as
+    in a fresh Disco worker process.
+    """
+    injected = g.get(_INJECTED)
+    if injected is None:
+        injected = g[_INJECTED] = set()
+    for k, v in names.items():
+        if k not in g or k in injected:
+            g[k] = v
+            injected.add(k)
 
 
 def _functions(obj):
