@@ -314,6 +314,7 @@ def execute(payload, channel):
     fields = ('host', 'jobfile', 'jobname', 'master', 'disco_port', 'put_port', 'ddfs_data',
               'disco_data', 'stage', 'group', 'grouping', 'taskid')
     task = Task(**{k: payload[k] for k in fields if k in payload})
+    _alias_disco()
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = protocol.MessageWriter()
     active_task = task
