@@ -1,13 +1,141 @@
-"""pytest plugin: a ``disco`` fixture bound to a fresh in-process master per test."""
+"""pytest plugin (registered through the ``pytest11`` entry point as ``discolite``).
+
+Fixtures:
+
+``disco``
+    A :class:`discolite.core.Disco` client bound to a fresh, isolated
+    in-process master for each test.  While the test runs, ``DISCO_MASTER``
+    points at that master, so a plain ``Job()`` or ``Disco()`` in the code
+    under test uses it too.  Afterwards the master is closed: running jobs are
+    killed, its worker processes stopped and its data directory deleted.
+
+``disco_session``
+    The same, one master shared by the whole session (faster; jobs of earlier
+    tests stay visible).
+
+With ``--disco-master URL`` both fixtures are clients of that master (e.g. a
+``discolite master`` or a real Disco master) instead; the jobs a test
+submitted are purged after it.
+
+The ``disco`` import alias (``from disco.core import Job`` resolving to
+discolite) is installed at configure time, so test modules written for Disco
+import unchanged.  Turn it off with ``-p no:discolite`` (which also disables
+the fixtures), the ini option ``disco_alias = false``, or ``--no-disco-alias``.
+"""
+import os
+
 import pytest
 
 
-@pytest.fixture
-def disco():
-    from discolite import Disco
+def pytest_addoption(parser):
+    group = parser.getgroup('discolite', 'discolite (Disco jobs offline)')
+    group.addoption('--disco-master', metavar='URL', default=None,
+                    help='run the disco / disco_session fixtures against this master '
+                         '(e.g. http://localhost:8989) instead of an in-process master')
+    group.addoption('--no-disco-alias', action='store_true', default=False,
+                    help="don't make 'import disco' resolve to discolite")
+    parser.addini('disco_alias', type='bool', default=True,
+                  help="make 'import disco' resolve to discolite (default true)")
+    parser.addini('disco_master', default='',
+                  help='master URL for the disco fixtures (like --disco-master)')
+    parser.addini('disco_workers', default='2',
+                  help='worker processes of each in-process master (default 2)')
+
+
+def _alias_wanted(config):
+    return config.getini('disco_alias') and not config.getoption('--no-disco-alias')
+
+
+def pytest_configure(config):
+    config._discolite_alias = False
+    if _alias_wanted(config):
+        from discolite import alias
+        if not alias.installed():
+            alias.install()
+            config._discolite_alias = True
+
+
+def pytest_unconfigure(config):
+    if getattr(config, '_discolite_alias', False):
+        from discolite import alias
+        alias.uninstall()
+        config._discolite_alias = False
+
+
+def pytest_report_header(config):
+    url = _master_option(config)
+    return 'discolite: disco fixtures use %s' % (url or 'a fresh in-process master per test')
+
+
+def _master_option(config):
+    return config.getoption('--disco-master') or config.getini('disco_master') or None
+
+
+class _Environ(object):
+    """Point ``DISCO_MASTER`` at a master for a while, then put the old value back."""
+
+    def __init__(self, url):
+        self.old = os.environ.get('DISCO_MASTER')
+        os.environ['DISCO_MASTER'] = url
+
+    def restore(self):
+        if self.old is None:
+            os.environ.pop('DISCO_MASTER', None)
+        else:
+            os.environ['DISCO_MASTER'] = self.old
+
+
+def _jobnames(disco):
+    try:
+        return {name for _, _, name in disco.joblist()}
+    except Exception:
+        return set()
+
+
+def _purge_new(disco, before):
+    for name in _jobnames(disco) - before:
+        try:
+            disco.purge(name)
+        except Exception:
+            pass
+
+
+def _client(config):
+    """Yield a Disco client for a fresh in-process master, or for ``--disco-master``."""
+    from discolite.core import Disco
+    url = _master_option(config)
+    if url:
+        disco = Disco(url)
+        before = _jobnames(disco)
+        env = _Environ(disco.master)
+        try:
+            yield disco
+        finally:
+            env.restore()
+            _purge_new(disco, before)
+        return
     from discolite.master import Master
-    master = Master()
+    try:
+        workers = int(config.getini('disco_workers'))
+    except ValueError:
+        raise pytest.UsageError('disco_workers must be an integer, not %r'
+                                % config.getini('disco_workers'))
+    master = Master(DISCOLITE_WORKERS=workers)
+    env = _Environ(master.url)
     try:
         yield Disco(master.url)
     finally:
+        env.restore()
         master.close()
+
+
+@pytest.fixture
+def disco(request):
+    """A Disco client of a fresh in-process master (or of ``--disco-master``), per test."""
+    yield from _client(request.config)
+
+
+@pytest.fixture(scope='session')
+def disco_session(request):
+    """A Disco client of one in-process master (or ``--disco-master``) for the whole session."""
+    yield from _client(request.config)
