@@ -179,7 +179,8 @@ class Scheduler(object):
             raise jp.JobPackError("unsupported version '%d': discolite runs classic (v1) jobs"
                                   % pack.version)
         jobdict = pack.jobdict
-        in_pool = jobdict['worker'].startswith(CLASSIC_WORKER)
+        in_pool = jobdict['worker'].startswith(CLASSIC_WORKER) and \
+            not self.config.get('DISCOLITE_EXTERNAL_WORKERS')
         name = new_jobname(jobdict['prefix'])
         try:
             jobhome, jobfile = self.storage.create_jobhome(
@@ -320,6 +321,9 @@ class Scheduler(object):
                         break
                     self._run(idle.pop(), job, ready.popleft())
                 else:
+                    external = self.master.external
+                    if external is not None and not external.free():
+                        break  # no more worker processes than pool slots
                     task = ready.popleft()
                     self.task_started(job, task)
                     self.master.run_external(job, task)
