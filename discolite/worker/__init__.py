@@ -306,6 +306,16 @@ def flush_output():
                 pass
 
 
+def _node_settings(task):
+    """Started as an executable, a task knows its node only from the TASK payload: make
+    ``disco://<its host>/disco/...`` local files and other hosts reachable at its DISCO_PORT."""
+    from discolite import util
+    if task.host and task.disco_data and os.path.isdir(task.disco_data):
+        util.register_local_root(task.host, task.disco_data)
+    if task.disco_port and 'DISCO_PORT' not in os.environ:
+        os.environ['DISCO_PORT'] = str(task.disco_port)
+
+
 def execute(payload, channel):
     """Run one task described by a TASK payload. Returns True when it sent DONE."""
     global active_task
@@ -315,6 +325,7 @@ def execute(payload, channel):
               'disco_data', 'stage', 'group', 'grouping', 'taskid')
     task = Task(**{k: payload[k] for k in fields if k in payload})
     _alias_disco()
+    _node_settings(task)
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = protocol.MessageWriter()
     active_task = task

@@ -12,6 +12,10 @@ import random
 import sys
 
 if __name__ == '__main__':  # started by a Disco node: import the real package module instead
+    # Only the job home's lib/ and the standard library are needed: put lib/ first, in place
+    # of this script's own directory (whose func.py/worker.py must not shadow anything).
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
     from discolite.worker.classic.worker import Worker as _W
     _W.main()
 
