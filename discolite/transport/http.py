@@ -1,6 +1,27 @@
-"""The HTTP transport: talks to a ``discolite master`` or a real Disco master."""
+"""The HTTP transport: talks to a ``discolite master`` or a real Disco master.
+
+As Disco's ``Disco.request``: the request goes to ``master + path`` (through
+``DISCO_PROXY`` when one is set, with ``util.proxy_url``'s rules: only for
+``http`` URLs without a ``.``), redirects are followed, HTTP 503 and connection
+failures are retried with a growing random sleep, and a connection failure
+that persists raises ``CommError`` (code ``None``) whose message ends with
+`` (is disco master running at <master>?)``.  Other statuses are returned as
+they are; ``core.Disco.request`` raises ``CommError`` with the status.
+
+Retries are configurable (tests keep them short):
+
+* ``DISCOLITE_HTTP_RETRIES`` (default 10): retries of a 503 answer;
+* ``DISCOLITE_HTTP_CONNECT_RETRIES`` (default 3): retries when nothing answers.
+  Disco retries those 10 times with sleeps of up to ``2**n`` seconds, which
+  makes a typo in the master URL hang for many minutes; discolite gives up
+  sooner.  A POST is retried only when the connection was refused, so a
+  job pack is never submitted twice;
+* ``DISCOLITE_HTTP_RETRY_SLEEP`` (default 0.5 s): the first sleep; it doubles
+  per attempt (randomised, at most 10 s).
+"""
 import http.client
 import random
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -9,39 +30,100 @@ from discolite.error import CommError
 from discolite.transport import Response, Transport
 
 
+def _setting(settings, key, default, cast):
+    value = None
+    if settings is not None:
+        try:
+            value = settings.get(key)
+        except Exception:
+            value = None
+    if value in (None, ''):
+        return default
+    try:
+        return cast(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class _NoProxyHandler(urllib.request.ProxyHandler):
+    """Ignore http_proxy & co: DISCO_PROXY is the only proxy a Disco client uses."""
+
+    def __init__(self):
+        urllib.request.ProxyHandler.__init__(self, {})
+
+
+_opener = urllib.request.build_opener(_NoProxyHandler())
+
+
 class HTTPTransport(Transport):
     RETRIES = 10
+    CONNECT_RETRIES = 3
+    RETRY_SLEEP = 0.5
+    MAX_SLEEP = 10.0
 
-    def __init__(self, master, settings=None, proxy=None, timeout=None, retries=None):
+    def __init__(self, master, settings=None, proxy=None, timeout=None, retries=None,
+                 connect_retries=None, retry_sleep=None):
         self.master = master.rstrip('/')
-        self.proxy = proxy
+        self.proxy = proxy or None
         self.timeout = timeout
-        self.retries = self.RETRIES if retries is None else retries
+        self.retries = retries if retries is not None else \
+            _setting(settings, 'DISCOLITE_HTTP_RETRIES', self.RETRIES, int)
+        self.connect_retries = connect_retries if connect_retries is not None else \
+            _setting(settings, 'DISCOLITE_HTTP_CONNECT_RETRIES', self.CONNECT_RETRIES, int)
+        self.retry_sleep = retry_sleep if retry_sleep is not None else \
+            _setting(settings, 'DISCOLITE_HTTP_RETRY_SLEEP', self.RETRY_SLEEP, float)
+
+    def __repr__(self):
+        return '<HTTPTransport %s%s>' % (self.master,
+                                         ' via %s' % self.proxy if self.proxy else '')
+
+    def url_for(self, request):
+        """The URL a request goes to: ``master + path``, rewritten for DISCO_PROXY."""
+        url = self.master + request.url
+        if self.proxy:
+            from discolite.util import proxy_url
+            url = proxy_url(url, proxy=self.proxy, meth=request.method, to_master=True)
+        return url
+
+    def _sleep(self, attempt):
+        delay = min(self.retry_sleep * (2 ** attempt), self.MAX_SLEEP)
+        time.sleep(random.uniform(delay / 2, delay) if delay > 0 else 0)
 
     def handle(self, request):
-        base = self.proxy.rstrip('/') if self.proxy else self.master
-        url = base + request.url
+        url = self.url_for(request)
         headers = dict(request.headers)
         body = request.body
         if body is not None and 'content-type' not in headers:
             headers['content-type'] = 'application/json'
-        for attempt in range(self.retries + 1):
-            req = urllib.request.Request(url, data=body, headers=headers, method=request.method)
+        attempt = 0
+        while True:
+            req = urllib.request.Request(url, data=body, headers=headers,
+                                         method=request.method)
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                with _opener.open(req, timeout=self.timeout) as resp:
                     return Response(resp.status, resp.read(),
                                     resp.headers.get('Content-Type', ''), dict(resp.headers))
             except urllib.error.HTTPError as e:
+                try:
+                    data = e.read() or b''
+                except Exception:
+                    data = b''
+                finally:
+                    e.close()
                 if e.code == 503 and attempt < self.retries:
-                    time.sleep(min(random.uniform(0.1, 2 ** attempt * 0.1), 5))
+                    self._sleep(attempt)
+                    attempt += 1
                     continue
-                return Response(e.code, e.read() or b'', e.headers.get('Content-Type', ''),
+                return Response(e.code, data, (e.headers or {}).get('Content-Type', ''),
                                 dict(e.headers or {}))
-            except (urllib.error.URLError, http.client.HTTPException, ConnectionError,
-                    TimeoutError, OSError) as e:
-                if attempt < min(self.retries, 2):
-                    time.sleep(0.05 * (attempt + 1))
-                    continue
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
                 reason = getattr(e, 'reason', e)
+                refused = isinstance(reason, ConnectionRefusedError)
+                retryable = refused or (request.method in ('GET', 'HEAD') and
+                                        not isinstance(reason, socket.gaierror))
+                if retryable and attempt < self.connect_retries:
+                    self._sleep(attempt)
+                    attempt += 1
+                    continue
                 raise CommError("%s (is disco master running at %s?)" % (reason, self.master),
                                 url, None)

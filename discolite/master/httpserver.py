@@ -1,0 +1,338 @@
+"""``discolite master``: serves the master's endpoint table (``endpoints.App``) over HTTP.
+
+Every request becomes a :class:`discolite.transport.Request` handed to the very
+same ``App.handle`` the in-process (local) transport calls, so both paths share
+one implementation.  This module only adds what HTTP itself needs:
+
+* request body limits (1 GiB for job packs, answered ``413 Job packet too large``;
+  64 MiB for everything else), HEAD/GET/POST only (anything else is 405);
+* percent-decoding of the path and refusal of ``..`` segments (403), NUL bytes
+  and other malformed paths (400);
+* data files (``GET /disco/<host>/...``, what result URLs point at) streamed
+  from disk with ``Range: bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` support, so
+  large results are never read into memory.  The path is resolved by the same
+  ``Storage.resolve_data_path`` the endpoint table uses.
+
+It binds 127.0.0.1 unless ``--host`` says otherwise.
+"""
+import argparse
+import os
+import signal
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
+
+from discolite.transport import Request, Response
+
+MAX_JOBPACK = 1 << 30
+MAX_BODY = 64 << 20
+CHUNK = 1 << 20
+SERVER = 'discolite'
+
+REASONS = {404: 'Object Not Found'}  # what a real Disco master (MochiWeb) says
+
+
+class BadPath(Exception):
+    def __init__(self, status, message):
+        Exception.__init__(self, message)
+        self.status = status
+
+
+def clean_path(raw):
+    """Percent-decode a request path; refuse traversal (403) and malformed paths (400)."""
+    if not raw.startswith('/'):
+        raise BadPath(400, 'Bad request path')
+    path = unquote(raw, errors='strict') if '%' in raw else raw
+    if '\0' in path or '\\' in path or '?' in path or '#' in path:
+        raise BadPath(400, 'Bad request path')
+    if any(part in ('..', '.') for part in path.split('/')):
+        raise BadPath(403, 'Forbidden')
+    return path
+
+
+def parse_range(header, size):
+    """``(start, end)`` inclusive for one satisfiable byte range, else None (serve it all)."""
+    if not header or not header.startswith('bytes=') or ',' in header:
+        return None
+    first, _, last = header[6:].strip().partition('-')
+    try:
+        if not first:  # bytes=-N: the last N bytes
+            n = int(last)
+            if n <= 0:
+                return None
+            return max(0, size - n), size - 1
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start < 0 or start >= size or end < start:
+        return None  # like a real Disco master: 200 and the whole file
+    return start, min(end, size - 1)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def version_string(self):
+        return SERVER
+
+    # set on the server: .master, .quiet
+    def log_message(self, format, *args):
+        if not getattr(self.server, 'quiet', True):
+            BaseHTTPRequestHandler.log_message(self, format, *args)
+
+    def do_GET(self):
+        self._dispatch()
+
+    def do_HEAD(self):
+        self._dispatch()
+
+    def do_POST(self):
+        self._dispatch()
+
+    def _not_allowed(self):
+        self.close_connection = True
+        self._send(Response(405, b'Method not allowed.', 'text/plain',
+                            {'Allow': 'GET, HEAD, POST'}))
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _send(self, response, stream=None, length=None):
+        status = response.status
+        self.send_response(status, REASONS.get(status))
+        headers = dict(response.headers)
+        headers.pop('Content-Length', None)
+        for key, value in headers.items():
+            self.send_header(key, str(value))
+        size = len(response.body) if length is None else length
+        self.send_header('Content-Length', str(size))
+        if self.close_connection:
+            self.send_header('Connection', 'close')
+        self.end_headers()
+        if self.command == 'HEAD':
+            return
+        if stream is None:
+            self.wfile.write(response.body)
+            return
+        left = size
+        while left > 0:
+            data = stream.read(min(CHUNK, left))
+            if not data:
+                break
+            self.wfile.write(data)
+            left -= len(data)
+
+    def _error(self, status, message):
+        self._send(Response(status, message.encode('utf-8'), 'text/plain'))
+
+    def _read_body(self, path):
+        if self.command != 'POST':
+            return None
+        if 'chunked' in self.headers.get('Transfer-Encoding', '').lower():
+            self.close_connection = True
+            self._error(411, 'Length required.')
+            return False
+        try:
+            length = int(self.headers.get('Content-Length') or 0)
+        except ValueError:
+            self.close_connection = True
+            self._error(400, 'Bad Content-Length.')
+            return False
+        if length < 0:
+            self.close_connection = True
+            self._error(400, 'Bad Content-Length.')
+            return False
+        job = path.startswith('/disco/job/')
+        if length > (MAX_JOBPACK if job else MAX_BODY):
+            self.close_connection = True  # the unread body must not be parsed as a request
+            self._error(413, 'Job packet too large' if job else 'Request body too large')
+            return False
+        chunks = []
+        left = length
+        while left > 0:
+            data = self.rfile.read(min(left, CHUNK))
+            if not data:
+                self.close_connection = True
+                return False
+            chunks.append(data)
+            left -= len(data)
+        return b''.join(chunks)
+
+    def _dispatch(self):
+        master = self.server.master
+        parts = urlsplit(self.path)
+        try:
+            path = clean_path(parts.path)
+        except (BadPath, UnicodeDecodeError) as e:
+            self.close_connection = True
+            return self._error(getattr(e, 'status', 400), str(e) if isinstance(e, BadPath)
+                               else 'Bad request path')
+        body = self._read_body(path)
+        if body is False:
+            return
+        if self.command in ('GET', 'HEAD') and self._data_file(master, path):
+            return
+        url = path + ('?' + parts.query if parts.query else '')
+        headers = {k: v for k, v in self.headers.items()}
+        try:
+            response = master.app.handle(Request(self.command, url, body, headers))
+        except Exception as e:  # App answers its own errors; this is a last resort
+            response = Response(500, '"Internal server error: %s"' % type(e).__name__)
+        self._send(response)
+
+    def _data_file(self, master, path):
+        """Stream ``/disco/<host>/...`` data files from disk; False to let App answer."""
+        p = path
+        if p.startswith('/proxy/'):
+            bits = p.split('/', 4)
+            p = '/' + (bits[4] if len(bits) > 4 else '')
+        if not p.startswith('/disco/') or p.startswith('/disco/ctrl/') or \
+                p.startswith('/disco/job/') or p == '/disco/version':
+            return False
+        target = master.storage.resolve_data_path(p[len('/disco/'):])
+        if target is None:
+            return False  # App answers 404 Not found.
+        try:
+            f = open(target, 'rb')
+        except OSError:
+            return False
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            rng = parse_range(self.headers.get('Range'), size)
+            if rng is None:
+                self._send(Response(200, b'', 'application/octet-stream',
+                                    {'Accept-Ranges': 'bytes'}), f, size)
+            else:
+                start, end = rng
+                f.seek(start)
+                self._send(Response(206, b'', 'application/octet-stream',
+                                    {'Accept-Ranges': 'bytes',
+                                     'Content-Range': 'bytes %d-%d/%d' % (start, end, size)}),
+                           f, end - start + 1)
+        return True
+
+
+class MasterHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address, master=None, quiet=True):
+        host = address[0]
+        if ':' in host:
+            self.address_family = socket.AF_INET6
+        ThreadingHTTPServer.__init__(self, address, Handler)
+        self.master = master
+        self.quiet = quiet
+
+    def handle_error(self, request, client_address):
+        # a client that hangs up mid-response is not the master's problem
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            return
+        ThreadingHTTPServer.handle_error(self, request, client_address)
+
+
+def serve(master, host='127.0.0.1', port=0, quiet=True):
+    """Serve ``master`` in a background thread; returns ``(server, url)`` (tests, embedding)."""
+    server = MasterHTTPServer((host, port), master, quiet)
+    thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.2},
+                              name='discolite-http', daemon=True)
+    thread.start()
+    return server, 'http://%s:%d' % (_urlhost(host), server.server_address[1])
+
+
+def _urlhost(host):
+    return '[%s]' % host if ':' in host else host
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog='discolite master',
+                                     description='Serve an in-process discolite master over '
+                                                 'HTTP (Disco 0.5.4 master API).')
+    parser.add_argument('--host', default='127.0.0.1',
+                        help='address to bind (default 127.0.0.1; use 0.0.0.0 deliberately)')
+    parser.add_argument('--port', type=int, default=None,
+                        help='port (default DISCO_PORT, 8989; 0 picks a free port)')
+    parser.add_argument('--data-dir', default=None,
+                        help='data directory (default DISCOLITE_DATA, or a temporary directory '
+                             'removed at exit)')
+    parser.add_argument('--workers', type=int, default=None,
+                        help='worker processes (default DISCOLITE_WORKERS, the CPU count)')
+    parser.add_argument('--external-workers', action='store_true',
+                        help="run discolite's own job packs through the worker protocol "
+                             "(as a Disco node does) instead of the in-process pool")
+    parser.add_argument('--verbose', action='store_true', help='log every request to stderr')
+    args = parser.parse_args(argv)
+    if args.port is not None and not 0 <= args.port <= 65535:
+        parser.error('--port must be between 0 and 65535')
+    if args.workers is not None and args.workers < 1:
+        parser.error('--workers must be at least 1')
+    return args
+
+
+def main(argv=None):
+    from discolite.error import DiscoError
+    from discolite.master import Master
+    from discolite.settings import DiscoSettings
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    settings = DiscoSettings()
+    port = args.port
+    if port is None:
+        try:
+            port = int(settings['DISCO_PORT'])
+        except ValueError:
+            print('discolite master: invalid DISCO_PORT=%r' % settings['DISCO_PORT'],
+                  file=sys.stderr)
+            return 2
+    try:
+        server = MasterHTTPServer((args.host, port), None, quiet=not args.verbose)
+    except OSError as e:
+        print('discolite master: cannot listen on %s:%s: %s' % (args.host, port, e),
+              file=sys.stderr)
+        return 1
+    port = server.server_address[1]
+    # tasks and result URLs (disco://host/...) resolve through DISCO_PORT: make it ours
+    os.environ['DISCO_PORT'] = str(port)
+    overrides = {'DISCO_PORT': str(port)}
+    if args.data_dir:
+        os.makedirs(args.data_dir, exist_ok=True)
+        overrides['DISCOLITE_DATA'] = os.path.abspath(args.data_dir)
+    if args.workers:
+        overrides['DISCOLITE_WORKERS'] = str(args.workers)
+    if args.external_workers:
+        overrides['DISCOLITE_EXTERNAL_WORKERS'] = 'True'
+    try:
+        master = Master(**overrides)
+    except DiscoError as e:
+        server.server_close()
+        print('discolite master: %s' % e, file=sys.stderr)
+        return 2
+    server.master = master
+
+    stopping = threading.Event()
+
+    def stop(signum, frame):
+        if not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print('discolite master at http://%s:%d (data: %s)'
+          % (_urlhost(args.host), port, master.storage.root), flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        master.close()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
