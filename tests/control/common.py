@@ -37,6 +37,7 @@ def gated_map(line, params):
     deadline = time.time() + params.get('limit', 60)
     while not os.path.exists(os.path.join(params['dir'], 'go')) and time.time() < deadline:
         time.sleep(0.02)
+    open(os.path.join(params['dir'], 'after-%s-%d' % (line, os.getpid())), 'w').close()
     yield line, 1
 
 
@@ -90,6 +91,9 @@ class Gate(object):
     def pids(self):
         return sorted(int(n.rsplit('-', 1)[1]) for n in os.listdir(self.dir)
                       if n.startswith('pid-'))
+
+    def finished_maps(self):
+        return [n for n in os.listdir(self.dir) if n.startswith('after-')]
 
     def wait_running(self, n=1):
         return until(lambda: len(self.pids()) >= n and self.pids(), what='%d running tasks' % n)
