@@ -108,3 +108,12 @@ class Broken(Job):
     @staticmethod
     def map(line, params):
         raise ValueError('broken job in a chain')
+
+
+class JsonJob(Job):
+    """Uses ``json`` without importing it: works only when json is a required module."""
+    partitions = None
+
+    @staticmethod
+    def map(line, params):
+        yield line, json.dumps([line])  # noqa: F821 (injected from required_modules)

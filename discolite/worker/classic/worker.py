@@ -146,7 +146,10 @@ class Worker(BaseWorker):
             names[name.split('.')[-1]] = module
         for obj in flatten(self.values()):
             for fn in _functions(obj):
-                inject(fn.__globals__, names)
+                g = fn.__globals__
+                if (g.get('__name__') or '').split('.')[0] == 'discolite':
+                    continue  # discolite's own helpers need nothing (and must not keep task names)
+                inject(g, names)
 
     def status_iter(self, iterator, message, interval):
         """Yield from ``iterator``, sending ``message % n`` every ``interval`` entries and at the end."""
@@ -349,12 +352,15 @@ def inject(g, names):
 
     A pool process runs many tasks, and the real module of a Job subclass stays
     imported between them: names injected for an earlier task (``Task``,
-    ``this_partition``, ...) are replaced, while the module's own names win as
-    in a fresh Disco worker process.
+    ``this_partition``, required modules, ...) are replaced or removed, while the
+    module's own names win, as in a fresh Disco worker process.
     """
     injected = g.get(_INJECTED)
     if injected is None:
         injected = g[_INJECTED] = set()
+    for k in injected - set(names):  # e.g. a required module of an earlier job
+        g.pop(k, None)
+        injected.discard(k)
     for k, v in names.items():
         if k not in g or k in injected:
             g[k] = v
