@@ -37,7 +37,8 @@ class TaskRecord(object):
         self.outputs = []
         self.started = None
         self.slot = None
-        self.msg_times = []
+        self.msg_times = []          # (virtual) arrival times of recent MSGs, for the throttle
+        self.msg_clock = None
         self.result = None
 
     @property

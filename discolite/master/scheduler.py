@@ -348,6 +348,7 @@ class Scheduler(object):
         task.started = time.time()
         task.outputs = []
         task.msg_times = []
+        task.msg_clock = None
         task.slot_host = self.host
         job.running.add(task)
         job.events.add('master', '%s assigned to %s' % (task.name, self.host))
@@ -399,10 +400,22 @@ class Scheduler(object):
             self._fatal(task, payload)
 
     def _throttled(self, task):
+        """Disco's MSG throttle (spec 2.11), on the times Disco's worker would have sent them.
+
+        On Disco a worker waits for the reply to each MSG, and the master delays that
+        reply by 200 ms while more than half the limit is queued, so a worker that keeps
+        sending is slowed down, and only a burst reaches the limit.  Pool tasks do not
+        wait for replies, so each MSG is given the arrival time it would have had
+        (``task.msg_clock``): a task printing 100 lines in a loop still dies, but
+        a long map reporting "N entries mapped" ten times a second does not.
+        """
         if not self.msg_limit:
             return False
-        now = time.time()
         times = task.msg_times
+        now = time.time()
+        if task.msg_clock is not None and len(times) > self.msg_limit // 2:
+            now = max(now, task.msg_clock + 0.2)
+        task.msg_clock = now
         times.append(now)
         if now - times[0] > 1:
             times.pop(0)
