@@ -274,7 +274,13 @@ class Disco(object):
         if stream is None:
             stream = sys.stdout
         prefix = 'profile-%s' % mode
-        keys = [k for k in self.oob_list(jobname) if k.startswith(prefix)]
+        try:
+            keys = [k for k in self.oob_list(jobname) if k.startswith(prefix)]
+        except CommError as e:
+            if e.code != 404:
+                raise
+            self.jobinfo(jobname)  # an unknown job stays a CommError 404, as on Disco
+            keys = []  # a known job that stored no OOB value at all has no profile data
         if not keys:
             raise JobError(Job(name=_name(jobname), master=self), "No profile data")
         stats = pstats.Stats(Stats(self.oob_get(jobname, keys[0])), stream=stream)

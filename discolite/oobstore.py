@@ -1,4 +1,10 @@
-"""Out-of-band values on disk: ``<root>/oob/<hh(job)>/<job>/<key>`` (raw bytes, stdlib only)."""
+"""Out-of-band values on disk: ``<root>/oob/<hh(job)>/<job>/<key>`` (raw bytes, stdlib only).
+
+Keys may be up to 256 characters (Disco's documented limit) but a file name may
+not exceed 255 bytes, so a key longer than ``MAX_FILENAME`` is stored as
+``=<md5(key)>`` with its name in ``=<md5(key)>.key`` (``=`` never occurs in a
+valid key, so these names cannot clash with short keys).
+"""
 import os
 import shutil
 import tempfile
@@ -9,6 +15,15 @@ from discolite.error import CommError, DiscoError
 
 def _hh(name):
     return md5(name.encode()).hexdigest()[:2]
+
+
+MAX_FILENAME = 200
+
+
+def _filename(key):
+    if len(key.encode('utf-8')) <= MAX_FILENAME:
+        return key
+    return '=' + md5(key.encode('utf-8')).hexdigest()
 
 
 def _check(kind, name):
@@ -43,11 +58,18 @@ class OOBStore(object):
             raise DiscoError("OOB values must be bytes, not %s" % type(value).__name__)
         d = self.jobdir(job)
         os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix='.%s.' % key[:50], suffix='.partial', dir=d)
+        filename = _filename(key)
+        if filename != key:
+            self._write(d, filename + '.key', key.encode('utf-8'))
+        self._write(d, filename, value)
+
+    @staticmethod
+    def _write(d, filename, value):
+        fd, tmp = tempfile.mkstemp(prefix='.%s.' % filename[:50], suffix='.partial', dir=d)
         try:
             with os.fdopen(fd, 'wb') as f:
                 f.write(value)
-            os.replace(tmp, os.path.join(d, key))
+            os.replace(tmp, os.path.join(d, filename))
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -66,15 +88,33 @@ class OOBStore(object):
         _check('key', key)
         d = self._existing(job)
         try:
-            with open(os.path.join(d, key), 'rb') as f:
+            with open(os.path.join(d, _filename(key)), 'rb') as f:
                 return f.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             return None
 
     def list(self, job):
         """The keys stored for ``job``; CommError 404 if the job has no OOB."""
         d = self._existing(job)
-        return sorted(n for n in os.listdir(d) if not n.startswith('.'))
+        keys = []
+        for name in os.listdir(d):
+            if name.startswith('='):
+                if name.endswith('.key') and os.path.exists(os.path.join(d, name[:-4])):
+                    try:
+                        with open(os.path.join(d, name), 'rb') as f:
+                            keys.append(f.read().decode('utf-8'))
+                    except OSError:
+                        pass
+            elif not name.startswith('.'):
+                keys.append(name)
+        return sorted(keys)
+
+    def mtime(self, job, key):
+        """Modification time of ``key``'s value (None if absent): newest first in the DDFS tag."""
+        try:
+            return os.path.getmtime(os.path.join(self.jobdir(job), _filename(key)))
+        except (OSError, DiscoError):
+            return None
 
     def exists(self, job):
         """True when ``job`` has an OOB directory."""

@@ -332,14 +332,8 @@ class App(object):
             keys = store.list(job)
         except Exception:
             return not_found()
-        directory = self.master.storage.oob_dir(job)
-        entries = []
-        for key in keys:
-            try:
-                entries.append((os.path.getmtime(os.path.join(directory, key)), key))
-            except OSError:
-                pass
-        entries.sort(reverse=True)
+        entries = [(store.mtime(job, key), key) for key in keys]
+        entries = sorted(((t, k) for t, k in entries if t is not None), reverse=True)
         host = self.scheduler.host
         urls = [['disco://%s/ddfs/oob/%s/%s/%s' % (host, hexhash(job), job, key)]
                 for _, key in entries]
