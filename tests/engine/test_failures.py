@@ -1,11 +1,7 @@
 """Messages and failures (DISCO-SPEC §2.11, §7.7, §11.2 Fault tolerance)."""
-import pytest
-
-from discolite import Job
-from discolite.error import JobError
 from discolite.worker.classic.func import nop_reduce
 
-from tests.engine.common import POLL, fails, messages, results, run, run_results, task_messages
+from tests.engine.common import fails, messages, results, run, run_results, task_messages
 
 
 def ok_map(line, params):

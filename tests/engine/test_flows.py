@@ -1,10 +1,9 @@
 """Classic map/reduce flows end to end through the pool (DISCO-SPEC §2.4-2.8, §11.2 Core flows)."""
 import hashlib
-import os
 
 import pytest
 
-from discolite import Job, result_iterator
+from discolite import result_iterator
 from discolite.worker.classic.func import (chain_reader, nop_map, nop_reduce, sum_combiner,
                                            sum_reduce)
 
@@ -287,7 +286,8 @@ def test_reduce_only_with_empty_input_runs_one_reduce(disco):
 
 
 def test_reduce_only_empty_output_file_is_22_bytes(disco):
-    from discolite.util import read_index, local_path
+    from discolite.util import read_index
+    from discolite.schemes import scheme_disco
 
     def freduce(iter, params):
         return []
@@ -296,7 +296,11 @@ def test_reduce_only_empty_output_file_is_22_bytes(disco):
     assert list(result_iterator(urls)) == []
     [(label, url, size)] = list(read_index(urls[0][0]))
     assert (label, size) == (0, 22)
-    assert os.path.getsize(local_path(url)) == 22
+    fd = scheme_disco.open(url)
+    try:
+        assert len(fd.read()) == 22
+    finally:
+        fd.close()
 
 
 @pytest.mark.parametrize('kind', ['map', 'reduce', 'map+reduce'])
@@ -366,3 +370,26 @@ def test_nop_map_with_chain_reader_reemits_records(disco):
     got = run_results(disco, input=first.wait(poll_interval=POLL), map=nop_map,
                       map_reader=chain_reader)
     assert sorted(got) == [('a', 1), ('b', 1), ('c', 1)]
+
+
+def test_sort_spills_to_disk_with_a_small_buffer_and_stays_ordered(disco):
+    def fmap(line, params):
+        n = int(line)
+        for i in range(20000):
+            yield b'%08d' % ((i * 7919 + n) % 20011), n
+
+    def freduce(iter, params):
+        last = None
+        count = 0
+        for k, v in iter:
+            assert last is None or last <= k
+            last = k
+            count += 1
+        yield 'count', count
+        yield 'last', last
+    job = run(disco, input=['raw://1', 'raw://2', 'raw://3'], map=fmap, reduce=freduce,
+              sort=True, sort_buffer_size='1M')
+    assert dict(results(job)) == {'count': 60000, 'last': b'%08d' % 20010}
+    msgs = task_messages(job, 'reduce')
+    assert msgs.index('Finished sorting') > [i for i, m in enumerate(msgs)
+                                             if m.startswith('Sorting ')][0]

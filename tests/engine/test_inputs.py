@@ -6,9 +6,9 @@ import pytest
 
 from discolite import Job, JobChain, result_iterator
 from discolite.util import read_index
-from discolite.worker.classic.func import chain_reader, nop_map, nop_reduce, sum_reduce
+from discolite.worker.classic.func import chain_reader, nop_map, sum_reduce
 
-from tests.engine.common import POLL, fails, messages, results, run, run_results, task_messages
+from tests.engine.common import POLL, fails, results, run, run_results, task_messages
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -163,6 +163,8 @@ def test_map_over_earlier_results_has_one_task_per_indexed_file(disco):
     second = run(disco, input=first_results, map=fmap, map_reader=chain_reader)
     assert sorted(results(second)) == [('a b', 'again'), ('c', 'again'), ('d e f', 'again')]
     assert second.jobinfo()['pipeline'][0][4] == len(shuffled) == 2
+    # the dir:// results were expanded on the client into the data URLs they index
+    assert sorted(second.jobinfo()['inputs']) == sorted(shuffled)
     assert len(files) == 3
 
 

@@ -4,13 +4,13 @@ import functools
 
 import pytest
 
-from discolite import Job, Params, result_iterator
+from discolite import Job, Params
 from discolite.worker.classic.func import chain_reader, nop_reduce, sum_reduce
 from discolite.worker.classic.func import map_input_stream, reduce_input_stream
 from discolite.worker.task_io import task_output_stream
 
 from tests.engine import jobs_mod
-from tests.engine.common import POLL, fails, results, run, run_results, task_messages
+from tests.engine.common import results, run_results
 
 
 def fun1(a, b):

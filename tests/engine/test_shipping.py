@@ -7,12 +7,12 @@ import textwrap
 
 import pytest
 
-from discolite import Disco, Job, Params, result_iterator
-from discolite.error import DiscoError, JobError
+from discolite import Disco, Job, Params
+from discolite.error import DiscoError
 from discolite.worker.modutil import ModUtilImportError, find_modules
 
 from tests.engine import mod1
-from tests.engine.common import POLL, fails, results, run, run_results
+from tests.engine.common import fails, results, run, run_results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONSTANT = 'module-level constant'

@@ -329,8 +329,15 @@ class Worker(BaseWorker):
         task.makedirs()
         filename = task.path('sort.dl')
         protocol.send('MSG', "Sorting %s..." % filename)
-        for record in util.disk_sort(self, entries, filename, self['sort_buffer_size']):
-            yield record
+        records = util.disk_sort(self, entries, filename, self['sort_buffer_size'])
+        first = next(records, _END)  # the whole input is read and sorted here
+        protocol.send('MSG', "Finished sorting")
+        if first is not _END:
+            yield first
+            yield from records
+
+
+_END = object()
 
 
 class _Done(object):
