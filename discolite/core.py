@@ -128,14 +128,14 @@ class Disco(object):
         self.request('/disco/ctrl/purge_job', json.dumps(_name(jobname)))
 
     def jobpack(self, jobname):
-        data = self.request('/disco/ctrl/parameters?name=%s' % _name(jobname), as_bytes=True)
+        data = self.request('/disco/ctrl/parameters?name=%s' % _q(jobname), as_bytes=True)
         return JobPack.load(BytesIO(data))
 
     def jobinfo(self, jobname):
-        return self._json('/disco/ctrl/jobinfo?name=%s' % _name(jobname))
+        return self._json('/disco/ctrl/jobinfo?name=%s' % _q(jobname))
 
     def rawevents(self, jobname, offset=0):
-        return self.request('/disco/ctrl/rawevents?name=%s' % _name(jobname), offset=offset)
+        return self.request('/disco/ctrl/rawevents?name=%s' % _q(jobname), offset=offset)
 
     def events(self, jobname, offset=0):
         """Yield ``(offset, (timestamp, host, message))``; feed the last offset back to resume."""
@@ -155,7 +155,7 @@ class Disco(object):
 
     def stageresults(self, jobname, stagename):
         return self._json('/disco/ctrl/get_stageresults?name=%s&stage=%s'
-                          % (_name(jobname), stagename))
+                          % (_q(jobname), _q(stagename)))
 
     def results(self, jobspec, timeout=2000):
         """``(status, results)`` for one job, or ``(inactive, active)`` for a list of jobs."""
@@ -237,7 +237,7 @@ class Disco(object):
 
     def _oob_urls(self, jobname):
         from discolite.ddfs import DDFS
-        tag = self._json('/ddfs/tag/%s' % DDFS.job_oob(_name(jobname)))
+        tag = self._json('/ddfs/tag/%s' % _q(DDFS.job_oob(_name(jobname))))
         return [replicas[0] for replicas in tag['urls']]
 
     def oob_get(self, jobname, key):
@@ -245,7 +245,7 @@ class Disco(object):
         try:
             urls = self._oob_urls(jobname)
         except CommError as e:
-            if e.code == 404:
+            if e.code in (400, 403, 404):  # 400/403: an HTTP master refuses names like '../x'
                 raise DiscoError("Unknown key or jobname")
             raise
         for url in urls:
@@ -308,6 +308,13 @@ class Stats(object):
 
 def _name(job):
     return job.name if isinstance(job, Job) else job
+
+
+def _q(name):
+    """A job name (or stage) as it goes into a URL: Disco's names (``Prefix@a:b:c``) unchanged,
+    anything unusual percent-encoded so that no name can break the request."""
+    from urllib.parse import quote
+    return quote(str(_name(name)), safe='@:')
 
 
 def _is_result_pair(x):

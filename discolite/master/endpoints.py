@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import time
+from urllib.parse import quote, unquote
 
 from discolite.master.jobpack import JobPackError
 from discolite.task import hexhash
@@ -107,6 +108,8 @@ class App(object):
     def handle(self, request):
         try:
             path = request.path
+            if '%' in path:  # the HTTP server decodes paths; do the same for local requests
+                path = unquote(path)
             if path.startswith('/proxy/'):
                 parts = path.split('/', 4)
                 path = '/' + (parts[4] if len(parts) > 4 else '')
@@ -335,7 +338,8 @@ class App(object):
         entries = [(store.mtime(job, key), key) for key in keys]
         entries = sorted(((t, k) for t, k in entries if t is not None), reverse=True)
         host = self.scheduler.host
-        urls = [['disco://%s/ddfs/oob/%s/%s/%s' % (host, hexhash(job), job, key)]
+        urls = [['disco://%s/ddfs/oob/%s/%s/%s' % (host, hexhash(job), quote(job, safe='@:'),
+                                                   quote(key, safe='@:'))]
                 for _, key in entries]
         return ok({'version': 1, 'id': '%s$%s' % (tag, hexhash(str(time.time()))),
                    'last-modified': time.strftime('%Y/%m/%d %H:%M:%S'),
