@@ -411,11 +411,14 @@ def cmd_jobdict(args):
 
 
 def cmd_pstats(args):
-    from discolite.error import CommError
+    from discolite.error import CommError, JobError
     disco = _disco(args)
     name = _job(args, args.job)
     try:
         stats = disco.profile_stats(name, mode=args.mode, stream=sys.stdout)
+    except JobError:
+        raise CLIError('job %s has no %sprofile data (run it with profile=True)'
+                       % (name, args.mode + ' ' if args.mode else ''))
     except CommError as e:
         if e.code == 404:
             _check_known(disco, name)
@@ -582,6 +585,11 @@ def main(argv=None):
         return master_main(argv[1:])
     if argv and argv[0] == 'run' and len(argv) > 1 and not argv[1].startswith('-'):
         argv = ['run', '--'] + argv[1:]  # everything after SCRIPT belongs to the script
+    if 'oob' in argv:  # let options follow the words: `oob get KEY JOB --repr`
+        i = argv.index('oob')
+        rest = argv[i + 1:]
+        argv = argv[:i + 1] + [a for a in rest if a.startswith('-')] + \
+            [a for a in rest if not a.startswith('-')]
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = args.verbose
