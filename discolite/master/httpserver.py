@@ -6,8 +6,9 @@ one implementation.  This module only adds what HTTP itself needs:
 
 * request body limits (1 GiB for job packs, answered ``413 Job packet too large``;
   64 MiB for everything else), HEAD/GET/POST only (anything else is 405);
-* percent-decoding of the path and refusal of ``..`` segments (403), NUL bytes
-  and other malformed paths (400);
+* refusal of paths with ``..`` or ``.`` segments or NUL bytes, also when
+  percent-encoded (404 ``Not found.``, as the endpoint table answers unknown
+  paths);
 * data files (``GET /disco/<host>/...``, what result URLs point at) streamed
   from disk with ``Range: bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` support, so
   large results are never read into memory.  The path is resolved by the same
@@ -41,14 +42,14 @@ class BadPath(Exception):
 
 
 def clean_path(raw):
-    """Percent-decode a request path; refuse traversal (403) and malformed paths (400)."""
+    """The percent-decoded request path; ``..``/``.`` segments and NUL bytes are refused with
+    404 ``Not found.`` (what the endpoint table answers for any unknown path, so both
+    transports agree), a path not starting with ``/`` with 400."""
     if not raw.startswith('/'):
         raise BadPath(400, 'Bad request path')
-    path = unquote(raw, errors='strict') if '%' in raw else raw
-    if '\0' in path or '\\' in path or '?' in path or '#' in path:
-        raise BadPath(400, 'Bad request path')
-    if any(part in ('..', '.') for part in path.split('/')):
-        raise BadPath(403, 'Forbidden')
+    path = unquote(raw, errors='replace') if '%' in raw else raw
+    if '\0' in path or any(part in ('..', '.') for part in path.replace('\\', '/').split('/')):
+        raise BadPath(404, 'Not found.')
     return path
 
 
@@ -167,16 +168,16 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         try:
             path = clean_path(parts.path)
-        except (BadPath, UnicodeDecodeError) as e:
+        except BadPath as e:
             self.close_connection = True
-            return self._error(getattr(e, 'status', 400), str(e) if isinstance(e, BadPath)
-                               else 'Bad request path')
+            return self._error(e.status, str(e))
         body = self._read_body(path)
         if body is False:
             return
         if self.command in ('GET', 'HEAD') and self._data_file(master, path):
             return
-        url = path + ('?' + parts.query if parts.query else '')
+        # the endpoint table gets the path as sent, exactly as through the local transport
+        url = parts.path + ('?' + parts.query if parts.query else '')
         headers = {k: v for k, v in self.headers.items()}
         try:
             response = master.app.handle(Request(self.command, url, body, headers))
