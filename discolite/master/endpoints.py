@@ -190,7 +190,7 @@ class App(object):
             raise BadRequest("integer expected, '%s' received" % request.query.get('num'))
         events = job.events.last(num, request.query.get('filter'))
         lines = [json.dumps(e, separators=(',', ':')) for e in events]
-        return text('[' + '\n,'.join(lines) + '\n]\n')
+        return text('[' + '\n,'.join(lines) + '\n]')  # exactly as captures/jobevents
 
     def stageresults(self, request):
         with self.scheduler.lock:
