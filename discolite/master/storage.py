@@ -114,20 +114,22 @@ def unpack_zip(data, dest, skip_prefix=None):
         raise UnsafeJobHome("jobhome is not a valid zip file: %s" % e)
     base = os.path.realpath(dest)
     with z:
-        for info in z.infolist():
+        infos = z.infolist()
+        for info in infos:  # refuse the whole zip before writing anything
             name = info.filename
-            if name.startswith('/') or name.startswith('\\') or '..' in name.replace('\\', '/').split('/') \
-                    or (len(name) > 1 and name[1] == ':'):
+            if name.startswith('/') or name.startswith('\\') or \
+                    '..' in name.replace('\\', '/').split('/') or (len(name) > 1 and name[1] == ':'):
                 raise UnsafeJobHome("jobhome entry %r escapes the job directory" % name)
-            target = os.path.realpath(os.path.join(base, name))
-            if not (target == base or target.startswith(base + os.sep)):
-                raise UnsafeJobHome("jobhome entry %r escapes the job directory" % name)
-        for info in z.infolist():
+            if '\0' in name:
+                raise UnsafeJobHome("jobhome entry %r has a NUL byte in its name" % name)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise UnsafeJobHome("jobhome entry %r is a symbolic link" % name)
+        for info in infos:
             if skip_prefix and info.filename.startswith(skip_prefix):
                 continue
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise UnsafeJobHome("jobhome entry %r is a symbolic link" % info.filename)
-            target = os.path.join(base, info.filename)
+            target = os.path.realpath(os.path.join(base, info.filename))
+            if not (target == base or target.startswith(base + os.sep)):
+                raise UnsafeJobHome("jobhome entry %r escapes the job directory" % info.filename)
             if info.is_dir():
                 os.makedirs(target, exist_ok=True)
                 continue
