@@ -1,0 +1,194 @@
+"""The pytest plugin (discolite.pytest_plugin), tested with pytester."""
+import os
+import textwrap
+
+import pytest
+
+from discolite import Disco
+from tests.tools.conftest import ROOT
+
+DISCO_TESTS = ROOT / 'fixtures' / 'disco_tests'
+
+
+def child_pids():
+    """PIDs of this process's live children (from /proc)."""
+    me = str(os.getpid())
+    pids = set()
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != 'Z':
+            pids.add(int(entry))
+    return pids
+
+
+@pytest.fixture
+def clean_environ(monkeypatch):
+    monkeypatch.delenv('DISCO_MASTER', raising=False)
+
+
+def test_disco_style_test_module_runs_through_the_plugin(pytester, clean_environ):
+    pytester.makepyfile(test_wordcount_disco=(DISCO_TESTS / 'test_wordcount_disco.py').read_text())
+    before = child_pids()
+    result = pytester.runpytest('-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=6)
+    assert child_pids() <= before, 'the per-test masters left processes behind'
+    assert 'DISCO_MASTER' not in os.environ
+
+
+def test_disco_style_test_module_in_a_subprocess(pytester, clean_environ):
+    # A fresh interpreter: the plugin is found through its entry point and installs the alias.
+    pytester.makepyfile(test_wordcount_disco=(DISCO_TESTS / 'test_wordcount_disco.py').read_text())
+    result = pytester.runpytest_subprocess('-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(['discolite: disco fixtures use a fresh in-process master*'])
+
+
+def test_each_test_gets_a_fresh_master_that_is_cleaned_up(pytester, clean_environ):
+    pytester.makepyfile(textwrap.dedent('''
+        import os
+        from disco.core import Job, result_iterator
+
+        SEEN = []
+
+        def fun_map(line, params):
+            yield line, 1
+
+        def check(disco):
+            assert disco.joblist() == []  # nothing from the other test
+            assert os.environ['DISCO_MASTER'] == disco.master
+            job = Job().run(input=['raw://x'], map=fun_map)
+            assert list(result_iterator(job.wait(poll_interval=0.05))) == [('x', 1)]
+            SEEN.append(disco.master)
+
+        def test_one(disco):
+            check(disco)
+
+        def test_two(disco):
+            check(disco)
+
+        def test_after():
+            assert len(set(SEEN)) == 2
+            for url in SEEN:
+                assert not os.path.exists(url[len('local://'):])  # data deleted
+            assert 'DISCO_MASTER' not in os.environ
+    '''))
+    before = child_pids()
+    pytester.runpytest('-p', 'no:cacheprovider').assert_outcomes(passed=3)
+    assert child_pids() <= before
+
+
+def test_session_fixture_is_shared(pytester, clean_environ):
+    pytester.makepyfile(textwrap.dedent('''
+        from disco.core import Job
+
+        def fun_map(line, params):
+            yield line, 1
+
+        def test_one(disco_session):
+            Job(master=disco_session).run(input=['raw://a'], map=fun_map).wait(poll_interval=0.05)
+            assert len(disco_session.joblist()) == 1
+
+        def test_two(disco_session):
+            assert len(disco_session.joblist()) == 1
+
+        def test_per_test_master_is_separate(disco_session, disco):
+            assert disco.master != disco_session.master
+            assert disco.joblist() == []
+    '''))
+    before = child_pids()
+    pytester.runpytest('-p', 'no:cacheprovider').assert_outcomes(passed=3)
+    assert child_pids() <= before
+
+
+def test_a_failing_job_fails_the_test_not_the_session(pytester, clean_environ):
+    pytester.makepyfile(textwrap.dedent('''
+        from disco.core import Job
+
+        def bad_map(line, params):
+            raise ValueError('boom')
+
+        def test_dies(disco):
+            Job().run(input=['raw://a'], map=bad_map).wait(poll_interval=0.05)
+
+        def test_next(disco):
+            assert disco.joblist() == []
+    '''))
+    result = pytester.runpytest('-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(['*JobError*Status dead*'])
+
+
+def test_disabling_the_plugin(pytester, clean_environ):
+    pytester.makepyfile(textwrap.dedent('''
+        import importlib
+        import pytest
+
+        def test_no_alias():
+            with pytest.raises(ImportError):
+                importlib.import_module('disco.core')
+
+        def test_no_fixture(disco):
+            pass
+    '''))
+    result = pytester.runpytest_subprocess('-p', 'no:cacheprovider', '-p', 'no:discolite')
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'disco' not found*"])
+
+
+def test_alias_off_by_ini_option_keeps_the_fixtures(pytester, clean_environ):
+    pytester.makeini('[pytest]\ndisco_alias = false\n')
+    pytester.makepyfile(textwrap.dedent('''
+        import importlib
+        import pytest
+
+        def fun_map(line, params):
+            yield line, 1
+
+        def test_no_alias():
+            with pytest.raises(ImportError):
+                importlib.import_module('disco.core')
+
+        def test_fixture(disco):
+            from discolite import Job, result_iterator
+            job = Job(master=disco).run(input=['raw://a'], map=fun_map)
+            assert list(result_iterator(job.wait(poll_interval=0.05))) == [('a', 1)]
+    '''))
+    pytester.runpytest_subprocess('-p', 'no:cacheprovider').assert_outcomes(passed=2)
+    pytester.makeini('[pytest]\n')
+    pytester.runpytest_subprocess('-p', 'no:cacheprovider', '--no-disco-alias',
+                                  '-k', 'no_alias').assert_outcomes(passed=1, deselected=1)
+
+
+def test_disco_master_option_points_the_fixtures_at_an_http_master(pytester, http_url,
+                                                                   clean_environ):
+    pytester.makepyfile(textwrap.dedent('''
+        import os
+        from disco.core import Job, result_iterator
+
+        def fun_map(line, params):
+            yield line, 1
+
+        def test_remote(disco):
+            assert disco.master == %(url)r
+            assert os.environ['DISCO_MASTER'] == %(url)r
+            job = Job().run(input=['raw://a', 'raw://b'], map=fun_map)
+            assert sorted(result_iterator(job.wait(poll_interval=0.05))) == [('a', 1), ('b', 1)]
+
+        def test_session(disco_session):
+            assert disco_session.master == %(url)r
+    ''' % {'url': http_url}))
+    remote = Disco(http_url)
+    before = remote.joblist()
+    result = pytester.runpytest('-p', 'no:cacheprovider', '--disco-master', http_url)
+    result.assert_outcomes(passed=2)
+    assert remote.joblist() == before, 'jobs of the test are purged afterwards'
+    result = pytester.runpytest('-p', 'no:cacheprovider', '--disco-master', http_url,
+                                DISCO_TESTS / 'test_wordcount_disco.py')
+    result.assert_outcomes(passed=6)
+    assert remote.joblist() == before
