@@ -3,6 +3,7 @@ import json
 import struct
 
 HEADER_SIZE = 128
+MAX_PREFIX = 200  # bytes; the job name <prefix>@<a>:<b>:<c> must fit in a file name (255)
 GROUPINGS = ('split', 'group_node_label', 'group_node', 'group_label', 'group_all')
 
 
@@ -53,7 +54,10 @@ def check_jobdict(version, jobdict):
         if key not in jobdict:
             raise JobPackError("jobpack missing key '%s'" % key)
     prefix = jobdict['prefix']
-    if not isinstance(prefix, str) or '/' in prefix or '.' in prefix:
+    # Disco rejects only '/' and '.'; the job name is also a directory name here, so a
+    # NUL byte or a name too long for the file system is refused with the same reason.
+    if not isinstance(prefix, str) or '/' in prefix or '.' in prefix or '\0' in prefix \
+            or len(prefix.encode('utf-8')) > MAX_PREFIX:
         raise JobPackError('invalid prefix')
     if not isinstance(jobdict['worker'], str) or not jobdict['worker']:
         raise JobPackError('invalid payload: worker must be a path in the job home')
@@ -70,6 +74,9 @@ def check_jobdict(version, jobdict):
     max_cores = scheduler.get('max_cores', 2 ** 31)
     if not isinstance(max_cores, int) or isinstance(max_cores, bool) or max_cores < 1:
         raise JobPackError('invalid payload: scheduler max_cores must be a positive integer')
+    for flag in ('force_local', 'force_remote'):
+        if flag in scheduler and not isinstance(scheduler[flag], bool):
+            raise JobPackError("invalid payload: scheduler %s must be a boolean" % flag)
     if version == 1:
         inputs = jobdict['input']
         if not isinstance(inputs, list) or not all(
