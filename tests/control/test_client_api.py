@@ -152,6 +152,15 @@ def test_wait_clean_keeps_disco_quirk_with_warning(disco):
     assert disco.results(job.name) == ('unknown job', [])
 
 
+def test_wait_clean_on_active_job_kills_and_forgets_it(disco, gate):
+    g = gate()
+    with pytest.warns(DeprecationWarning, match='every poll'):
+        with pytest.raises(JobError) as e:
+            disco.wait(g.name, poll_interval=POLL, clean=True)
+    assert e.value.message == 'Status unknown job'  # Disco's quirk (DISCO-SPEC 7.5)
+    assert disco.results(g.name) == ('unknown job', [])
+
+
 def test_jobpack_is_byte_identical(disco):
     job = Job(master=disco)
     pack = job.pack(input=['raw://x'], map=words_map)

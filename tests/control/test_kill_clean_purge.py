@@ -51,13 +51,17 @@ def test_kill_frees_every_pool_slot(local_master, tmp_path):
     g = Gate(disco, tmp_path, inputs=['raw://a', 'raw://b', 'raw://c'])
     g.wait_running(2)
     pool = local_master.scheduler.pool
+    (host, node), = disco.nodeinfo().items()
+    assert node['max_workers'] == pool.size == len(pool.slots)
+    assert node['tasks'] == [g.name, g.name]
     busy = {s.pid for s in pool.slots if s.task is not None and s.task.job.name == g.name}
     assert len(busy) == 2
     disco.kill(g.name)
     until(lambda: not any(s.task is not None and s.task.job.name == g.name for s in pool.slots),
           timeout=1.0, what='slots to be released')
     until(lambda: not any(pid_alive(p) for p in busy), timeout=1.0, what='processes to exit')
-    assert not busy & {s.pid for s in pool.slots}
+    until(lambda: not busy & {s.pid for s in pool.slots}, timeout=1.0,
+          what='the killed processes to be reaped and dropped from the pool')
     # the process table holds no child of the master still running the job (ps)
     children = _children(os.getpid())
     assert not busy & children
