@@ -1,19 +1,27 @@
 """Helpers shared by the test suites."""
+import collections
 import contextlib
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 
 @contextlib.contextmanager
-def http_master(data_dir, workers=2):
-    """Start ``python -m discolite master`` on a free loopback port; yield its URL."""
+def http_master(data_dir, workers=2, args=()):
+    """Start ``python -m discolite master`` on a free loopback port; yield its URL.
+
+    The master's output is drained by a thread (a full pipe would block it) and its
+    last lines are kept in ``http_master.output`` for failure messages.
+    """
     proc = subprocess.Popen([sys.executable, '-m', 'discolite', 'master', '--host', '127.0.0.1',
                              '--port', '0', '--data-dir', str(data_dir),
-                             '--workers', str(workers)],
+                             '--workers', str(workers)] + list(args),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = collections.deque(maxlen=200)
+    http_master.output = output
     try:
         url = None
         deadline = time.time() + 30
@@ -21,12 +29,15 @@ def http_master(data_dir, workers=2):
             line = proc.stdout.readline()
             if not line:
                 break
+            output.append(line)
             m = re.search(r'(http://127\.0\.0\.1:\d+)', line)
             if m:
                 url = m.group(1)
                 break
         if url is None:
-            raise RuntimeError('discolite master did not start')
+            raise RuntimeError('discolite master did not start:\n' + ''.join(output))
+        threading.Thread(target=lambda: [output.append(l) for l in proc.stdout],
+                         daemon=True).start()
         port = url.rsplit(':', 1)[1]
         old = os.environ.get('DISCO_PORT')
         os.environ['DISCO_PORT'] = port  # disco://localhost/... result URLs resolve to it

@@ -448,3 +448,35 @@ def test_connection_refused_has_the_hint():
     assert e.value.code is None
     assert '(is disco master running at http://127.0.0.1:%d?)' % port in str(e.value)
     assert time.time() - start < 5
+
+
+# ---------------------------------------------------------------------------- worker protocol
+
+def test_foreign_worker_job_over_http(disco, master):
+    """A job pack whose worker does not import discolite, submitted over HTTP."""
+    from tests.http.common import foreign_pack
+    name = disco.submit(foreign_pack(['raw://one', ['raw://two', 'raw://2'], 'raw://three']))
+    status, results = wait_status(disco, name)
+    assert status == 'ready', events_text(disco, name)
+    [[index]] = results
+    lines = []
+    from discolite import util
+    for _label, url, _size in util.read_index(index):
+        path = '/' + url.split('://', 1)[1].split('/', 1)[1]
+        status, _, body = raw(master[0], 'GET', path)
+        assert status == 200
+        lines += body.decode().splitlines()
+    assert sorted(lines) == ['raw://one', 'raw://three', 'raw://two']
+
+
+def test_master_with_external_workers_runs_classic_jobs(tmp_path):
+    with http_master(tmp_path, workers=2, args=['--external-workers']) as url:
+        d = Disco(url)
+        job = Job(name='WordCount', master=d).run(
+            input=['raw://hello world', 'raw://hello'], map=fun_map, reduce=fun_reduce)
+        results = job.wait(poll_interval=0.2, timeout=30)
+        assert sorted(result_iterator(results)) == [('hello', 2), ('world', 1)]
+        home_launcher = os.path.join(str(tmp_path), 'data', 'localhost')
+        found = [d for d, _s, files in os.walk(home_launcher) if 'worker.py' in files
+                 and d.endswith('lib/discolite/worker/classic')]
+        assert found  # the job home was unpacked with its launcher: it ran as an executable
