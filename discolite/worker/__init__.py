@@ -109,6 +109,11 @@ class Worker(dict):
         if modules is None:
             functions = [f for key in self if key != 'required_modules'
                          for f in _callables(self.getitem(key, job, jobargs))]
+            job_module = sys.modules.get(type(job).__module__)
+            if job_module is not None and modutil.is_user_module(job_module) and \
+                    job_module.__name__ != '__main__':
+                # the job's own module travels anyway; ship the user modules it imports
+                functions.append(job_module)
             modules = modutil.find_modules(functions)
         else:
             modules = modutil.check_required_modules(modules)
@@ -155,24 +160,9 @@ class Worker(dict):
                         add(LIB_PREFIX + os.path.basename(path), f.read())
             for mod in self.getitem('required_modules', job, jobargs) or ():
                 if isinstance(mod, (tuple, list)):
-                    name, path = mod
-                    with open(path, 'rb') as f:
-                        data = f.read()
-                    parts = name.split('.')
-                    if os.path.basename(path) == '__init__.py':
-                        add(LIB_PREFIX + '/'.join(parts) + '/__init__.py', data)
-                        directory = os.path.dirname(os.path.dirname(path))
-                    else:
-                        add(LIB_PREFIX + '/'.join(parts) + '.py', data)
-                        directory = os.path.dirname(path)
-                    for depth in range(len(parts) - 1, 0, -1):  # the packages above it
-                        init = os.path.join(directory, '__init__.py')
-                        init_data = b''
-                        if os.path.isfile(init):
-                            with open(init, 'rb') as f:
-                                init_data = f.read()
-                        add(LIB_PREFIX + '/'.join(parts[:depth]) + '/__init__.py', init_data)
-                        directory = os.path.dirname(directory)
+                    for arcname, path in _module_files(*mod):
+                        with open(path, 'rb') as f:
+                            add(arcname, f.read())
         return buf.getvalue()
 
     @staticmethod
@@ -234,6 +224,40 @@ class Worker(dict):
         channel.send('WORKER', protocol.worker_hello())
         _, payload = channel.request('TASK', '')
         sys.exit(0 if execute(payload, channel) else 1)
+
+
+def _module_files(name, path):
+    """``(arcname, path)`` of the files that make the user module ``name`` importable.
+
+    A top-level single-file module goes to ``lib/<name>.py``.  A module inside a
+    package, or a package (shipped whole), keeps its place in the tree it was
+    imported from: the files go under that sys.path entry (stripped of its leading
+    ``/``, which the job's PYTHONPATH lists), with the ``__init__.py`` of every
+    package above it, so it sits next to the job's own module instead of
+    shadowing that package with a partial copy under ``lib/``.
+    """
+    parts = name.split('.')
+    path = os.path.abspath(path)
+    is_package = os.path.basename(path) == '__init__.py'
+    if len(parts) == 1 and not is_package:
+        return [(LIB_PREFIX + name + '.py', path)]
+    root = os.path.dirname(path)
+    for _ in parts[(0 if is_package else 1):]:
+        root = os.path.dirname(root)
+    if is_package:
+        files = []
+        for dirpath, dirnames, filenames in os.walk(os.path.dirname(path)):
+            dirnames[:] = sorted(d for d in dirnames if d != '__pycache__')
+            files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith('.py'))
+    else:
+        files = [path]
+    for depth in range(1, len(parts)):  # the packages above it
+        init = os.path.join(root, *parts[:depth], '__init__.py')
+        if os.path.isfile(init):
+            files.append(init)
+    on_path = {os.path.realpath(p) for p in sys.path if p}
+    prefix = _strip(root) if os.path.realpath(root) in on_path else LIB_PREFIX.rstrip('/')
+    return [(prefix + '/' + os.path.relpath(f, root), f) for f in files]
 
 
 def _callables(value):

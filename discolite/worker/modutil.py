@@ -129,8 +129,13 @@ def _module_entry(module, send_modules):
 
 
 def _user_imports(module):
-    """User modules that ``module`` itself imports (bound to a name at its top level)."""
+    """User modules that ``module`` itself imports: modules bound to a name at its top level,
+    and the modules of functions and classes imported from another user module."""
     for value in list(vars(module).values()):
+        if not isinstance(value, types.ModuleType):
+            owner = getattr(value, '__module__', None) \
+                if isinstance(value, (types.FunctionType, type)) else None
+            value = sys.modules.get(owner) if isinstance(owner, str) else None
         if isinstance(value, types.ModuleType) and value is not module and is_user_module(value):
             yield value
 

@@ -7,6 +7,7 @@ home and imported in the task, so these functions keep this module's globals
 import functools
 
 from discolite import Job
+from tests.engine import mod1
 from discolite.worker.classic.func import chain_reader, nop_map, nop_reduce
 
 HELPER_SUFFIX = '-ok'
@@ -117,3 +118,12 @@ class JsonJob(Job):
     @staticmethod
     def map(line, params):
         yield line, json.dumps([line])  # noqa: F821 (injected from required_modules)
+
+
+class ModuleJob(Job):
+    """A class-attribute map using a sibling module of the job's own package."""
+    partitions = None
+
+    @staticmethod
+    def map(line, params):
+        yield line, mod1.plusceil(float(line), 10)

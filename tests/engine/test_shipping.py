@@ -144,6 +144,34 @@ def test_user_module_outside_the_pool_path_is_shipped(disco, tmp_path, monkeypat
             sys.modules.pop(name, None)
 
 
+def test_user_package_is_shipped_whole(disco, tmp_path, monkeypatch):
+    pkg = tmp_path / 'shippkg_e'
+    pkg.mkdir()
+    _write(pkg / '__init__.py', '''
+        from shippkg_e import sub
+        def f(x):
+            return sub.g(x) + 1
+    ''')
+    _write(pkg / 'sub.py', '''
+        def g(x):
+            return x * 10
+    ''')
+    _write(tmp_path / 'shippkgjobs_e.py', '''
+        import shippkg_e
+        def fmap(line, params):
+            yield line, shippkg_e.f(int(line))
+    ''')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import shippkgjobs_e
+    try:
+        assert find_modules([shippkgjobs_e.fmap]) == [('shippkg_e', str(pkg / '__init__.py')),
+                                                      ('shippkg_e.sub', str(pkg / 'sub.py'))]
+        assert run_results(disco, input=['raw://4'], map=shippkgjobs_e.fmap) == [('4', 41)]
+    finally:
+        for name in ('shippkgjobs_e', 'shippkg_e', 'shippkg_e.sub'):
+            sys.modules.pop(name, None)
+
+
 def test_required_files_list_readable_and_importable(disco, tmp_path):
     data = _write(tmp_path / 'table.txt', 'alpha=1\n')
     helper = _write(tmp_path / 'reqfile_helper_e.py', '''
@@ -279,6 +307,14 @@ def test_forkserver_runs_class_attribute_jobs_and_detected_modules(forkserver_di
     assert sorted(results(job)) == [('a-ok', 2), ('b-ok', 1)]
     assert run_results(forkserver_disco, input=['raw://1.5'], map=map_plusceil) == [('1.5', 3)]
     assert run_results(forkserver_disco, input=['raw://1.5'], map=map_ceil) == [('1.5', 2)]
+
+
+@pytest.mark.parametrize('method', ['fork', 'forkserver'])
+def test_class_attribute_job_using_a_module_of_its_own_package(method, one_worker,
+                                                              forkserver_disco):
+    from tests.engine.jobs_mod import ModuleJob
+    disco = one_worker if method == 'fork' else forkserver_disco
+    assert results(ModuleJob(master=disco).run(input=['raw://0.5'])) == [('0.5', 11)]
 
 
 MAIN_SCRIPT = '''
