@@ -7,6 +7,7 @@ default, a Python expression evaluated against the other settings.
 discolite adds keys prefixed ``DISCOLITE_`` for the in-process master; they are
 validated by :func:`validate` so a bad value gives a clear ``DiscoError``.
 """
+import math
 import multiprocessing
 import os
 import socket
@@ -150,6 +151,8 @@ _CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn')}
 _POSITIVE_INT = ('DISCOLITE_WORKERS',)
 _NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT')
 _NONNEG_FLOAT = ('DISCOLITE_RETRY_DELAY',)
+_TRUE = ('1', 'true', 'yes', 'on')
+_FALSE = ('0', 'false', 'no', 'off', '', 'none')
 
 
 def validate(settings):
@@ -158,8 +161,10 @@ def validate(settings):
     for key in _POSITIVE_INT + _NONNEG_INT:
         raw = settings[key]
         try:
-            value = int(raw)
-        except (TypeError, ValueError):
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError(raw)
+            value = int(raw.strip() if isinstance(raw, str) else raw)
+        except (TypeError, ValueError, OverflowError):
             raise DiscoError("Invalid setting %s=%r: expected an integer" % (key, raw))
         if value < (1 if key in _POSITIVE_INT else 0):
             raise DiscoError("Invalid setting %s=%r: expected an integer >= %d"
@@ -168,7 +173,11 @@ def validate(settings):
     for key in _NONNEG_FLOAT:
         raw = settings[key]
         try:
+            if isinstance(raw, bool):
+                raise ValueError(raw)
             value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
         except (TypeError, ValueError):
             raise DiscoError("Invalid setting %s=%r: expected a number of seconds" % (key, raw))
         if value < 0:
@@ -184,7 +193,11 @@ def validate(settings):
                              % (key, value, ', '.join(multiprocessing.get_all_start_methods())))
         out[key] = value
     keep = settings['DISCOLITE_KEEP_GLOBALS']
-    out['DISCOLITE_KEEP_GLOBALS'] = str(keep).lower() in ('1', 'true', 'yes', 'on')
+    flag = str(keep).strip().lower()
+    if flag not in _TRUE + _FALSE:
+        raise DiscoError("Invalid setting DISCOLITE_KEEP_GLOBALS=%r: expected True or False"
+                         % (keep,))
+    out['DISCOLITE_KEEP_GLOBALS'] = flag in _TRUE
     external = settings['DISCOLITE_EXTERNAL_WORKERS']
     out['DISCOLITE_EXTERNAL_WORKERS'] = str(external).lower() in ('1', 'true', 'yes', 'on')
     out['DISCOLITE_DATA'] = settings['DISCOLITE_DATA'] or ''

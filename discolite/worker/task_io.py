@@ -87,6 +87,19 @@ _BVAL_TAIL = b'h\x02tq\x06Rq\x07tq\x08.'
 _dumps = pickle.dumps
 
 
+class UnserializableRecord(TypeError):
+    """A task output record that pickle cannot store (a FATAL error: retrying cannot help)."""
+
+    def __init__(self, key, value, exc):
+        k = repr(key)
+        k = k if len(k) <= 80 else k[:77] + '...'
+        super().__init__(
+            "Cannot serialize the output record with key %s and a value of type %s: %s: %s. "
+            "Records are pickled, so keys and values must be picklable (not lambdas, local "
+            "functions, sockets, open files, locks, generators...)."
+            % (k, type(value).__name__, type(exc).__name__, exc))
+
+
 def _dump_kv(k, v):
     """``pickle.dumps((k, v), 1)``, faster for bytes keys."""
     if type(k) is not bytes or len(k) < 2:
@@ -191,7 +204,10 @@ class DiscoOutputStream(object):
 
     def add(self, k, v):
         """Append the record ``(k, v)``."""
-        data = _dump_kv(k, v)
+        try:
+            data = _dump_kv(k, v)
+        except Exception as e:
+            raise UnserializableRecord(k, v, e) from None
         n = len(data)
         if self.max_record_size and n > self.max_record_size:
             raise ValueError("Record of size %d is larger than max_record_size: %d"
@@ -203,10 +219,14 @@ class DiscoOutputStream(object):
 
     def append(self, record):
         """Append ``record`` (usually a ``(k, v)`` tuple)."""
-        if type(record) is tuple and len(record) == 2:
-            data = _dump_kv(record[0], record[1])
-        else:
-            data = pickle.dumps(record, 1)
+        try:
+            if type(record) is tuple and len(record) == 2:
+                data = _dump_kv(record[0], record[1])
+            else:
+                data = pickle.dumps(record, 1)
+        except Exception as e:
+            raise UnserializableRecord(*(record if type(record) is tuple and len(record) == 2
+                                         else (record, None)), e) from None
         n = len(data)
         if self.max_record_size and n > self.max_record_size:
             raise ValueError("Record of size %d is larger than max_record_size: %d"
