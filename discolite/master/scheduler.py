@@ -530,13 +530,17 @@ class Scheduler(object):
         self.wake()
 
     def forget(self, name, purge):
+        pids = []
         with self.lock:
             job = self.jobs.pop(name, None)
             if job is not None and job.status == 'active':
+                pids = [t.slot.pid for t in job.running if t.slot is not None]
                 self._end_job(job, 'dead', 'WARN: Job killed')
             if job is not None:
                 job.events.close()
         self.wake()
+        if purge:  # a SIGKILLed task may still write (outputs, OOB) until it is really gone
+            _wait_dead(pids, 5)
         if job is not None or purge:
             self.storage.remove_job(name, data=purge)
 
@@ -559,6 +563,20 @@ class Scheduler(object):
     def running_hosts(self):
         with self.lock:
             return [job.name for job in self.active.values() for _ in job.running]
+
+
+def _wait_dead(pids, timeout):
+    """Wait (without reaping: the scheduler thread does that) until every pid has exited."""
+    deadline = time.time() + timeout
+    for pid in pids:
+        while time.time() < deadline:
+            try:
+                with open('/proc/%d/stat' % pid) as f:
+                    if f.read().rsplit(')', 1)[1].split()[0] in ('Z', 'X'):
+                        break
+            except (OSError, IndexError):
+                break  # gone (or no /proc)
+            time.sleep(0.005)
 
 
 def _secs(delay):

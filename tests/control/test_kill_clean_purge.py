@@ -195,3 +195,31 @@ def test_blacklist_unknown_node_is_ignored(disco):
     disco.whitelist('no-such-node')
     assert json.loads(disco.request('/disco/ctrl/get_blacklist')) == []
     assert all(not node['blacklisted'] for node in disco.nodeinfo().values())
+
+
+def busy_writer_map(e, params):
+    import os
+    import time
+    open(os.path.join(params, 'started-%d' % os.getpid()), 'w').close()
+    i = 0
+    deadline = time.time() + 60
+    while time.time() < deadline:  # writes OOB values until it is killed
+        put('%s-%d' % (e, i % 50), b'x' * 1000)
+        i += 1
+    yield e, i
+
+
+@only_local
+def test_purge_of_a_running_job_leaves_no_file(local_master, tmp_path):
+    disco = Disco(local_master.url)
+    job = run_words(disco, map=busy_writer_map, inputs=['raw://a', 'raw://b'],
+                    params=str(tmp_path))
+    until(lambda: len(os.listdir(str(tmp_path))) == 2, what='both tasks to start')
+    until(lambda: len(_files_of(local_master.storage.oob_root, job.name)) > 20,
+          what='OOB values to be written')
+    pids = [int(n.split('-')[1]) for n in os.listdir(str(tmp_path))]
+    disco.purge(job.name)
+    assert not any(pid_alive(p) for p in pids)  # purge returns once the tasks are gone
+    assert disco.results(job.name) == ('unknown job', [])
+    time.sleep(0.2)
+    assert _files_of(local_master.storage.root, job.name) == []
