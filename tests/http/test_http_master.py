@@ -116,6 +116,8 @@ def test_wordcount_over_http_with_result_iterator(disco, wordcount):
     # result URLs have Disco's shape; the client reads them over HTTP (DISCO_PORT)
     [[url]] = results if len(results) == 1 else [results[0]]
     assert url.startswith('dir://localhost/disco/localhost/')
+    from discolite import util
+    assert util.local_path(url) is None  # not this process's files: read over HTTP
     assert disco.jobinfo(name)['active'] == 'ready'
     assert 'READY: Job done in' in events_text(disco, name)
 
