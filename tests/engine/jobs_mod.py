@@ -127,3 +127,15 @@ class ModuleJob(Job):
     @staticmethod
     def map(line, params):
         yield line, mod1.plusceil(float(line), 10)
+
+
+class Eleven(Job):
+    """20 records per input line over 11 partitions."""
+    partitions = 11
+
+    @staticmethod
+    def map(line, params):
+        for i in range(20):
+            yield '%s-%d' % (line, i), i
+
+    reduce = staticmethod(nop_reduce)

@@ -151,3 +151,8 @@ def test_wrong_reduce_record_shape_is_fatal(disco):
         yield 'only-a-key'
     text, events = fails(run(disco, input=['raw://x'], map=ok_map, reduce=freduce))
     assert 'TypeError' in text
+
+
+def test_map_only_save_results_with_partitions_is_fatal(disco):
+    text, events = fails(run(disco, input=['raw://s'], map=ok_map, save_results=True))
+    assert 'NotImplementedError: Storing partitioned outputs in DDFS is not yet supported' in text

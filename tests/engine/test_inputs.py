@@ -261,3 +261,14 @@ def test_jobchain_wait_raises_when_a_job_fails(disco):
     with pytest.raises(JobError) as info:
         chain.wait(poll_interval=POLL)
     assert 'Status dead' in str(info.value)
+
+
+def test_jobchain_of_concurrent_partitioned_jobs(disco):
+    from tests.engine.jobs_mod import Eleven
+    jobs = [Eleven(master=disco) for _ in range(5)]
+    chain = JobChain((job, ['raw://j%d-%d' % (n, i) for i in range(3)])
+                     for n, job in enumerate(jobs))
+    chain.wait(poll_interval=POLL)
+    for n, job in enumerate(jobs):
+        got = sorted(result_iterator(job.wait(poll_interval=POLL)))
+        assert got == sorted(('j%d-%d-%d' % (n, i, k), k) for i in range(3) for k in range(20))
