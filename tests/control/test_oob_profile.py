@@ -1,5 +1,6 @@
 """Out-of-band storage (§5) and profiling (§6)."""
 import io
+import os
 import re
 import string
 
@@ -208,3 +209,19 @@ def test_profile_stats_errors(disco):
     with pytest.raises(CommError) as e:
         disco.profile_stats('NoSuchJob@0:0:0')
     assert e.value.code == 404
+
+
+def test_store_keeps_long_keys_apart(tmp_path):
+    from discolite.oobstore import OOBStore
+    store = OOBStore(str(tmp_path))
+    long_a, long_b = 'a' * 256, 'a' * 255 + 'b'
+    store.put('J@1:2:3', long_a, b'A')
+    store.put('J@1:2:3', long_b, b'B')
+    store.put('J@1:2:3', 'short', b'S')
+    store.put('J@1:2:3', long_a, b'A2')  # latest wins for long keys too
+    assert sorted(store.list('J@1:2:3')) == sorted([long_a, long_b, 'short'])
+    assert store.get('J@1:2:3', long_a) == b'A2' and store.get('J@1:2:3', long_b) == b'B'
+    assert store.get('J@1:2:3', 'a' * 254) is None
+    assert all(len(n) <= 255 for n in os.listdir(store.jobdir('J@1:2:3')))
+    store.purge('J@1:2:3')
+    assert not store.exists('J@1:2:3')
