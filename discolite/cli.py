@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 import time
 
 EPILOG = """\
@@ -466,8 +467,9 @@ def cmd_master(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog='discolite', description="Control discolite and Disco masters, and run Disco "
-        "scripts unchanged (a re-implementation of Disco's `disco` command).",
+        prog='discolite', description=textwrap.fill(
+            "Control discolite and Disco masters, and run Disco scripts unchanged "
+            "(modelled on Disco's `disco` command).", 78),
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-M', '--master', metavar='URL',
                         help='master URL (http://host:port, disco://host or host[:port]); '
@@ -479,7 +481,8 @@ def build_parser():
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
 
     def command(name, func, help, description=None):
-        p = sub.add_parser(name, help=help, description=description or help, epilog=EPILOG,
+        p = sub.add_parser(name, help=help, description=textwrap.fill(description or help, 78),
+                           epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(func=func)
         return p

@@ -11,6 +11,10 @@ import pytest
 
 from discolite import Disco
 
+# pytester drives the pytest plugin's tests (tests/tools); pytest only accepts
+# pytest_plugins in a conftest loaded at start-up, such as this one.
+pytest_plugins = ['pytester']
+
 
 def pytest_report_header(config):
     return 'discolite test master: %s' % (os.environ.get('DISCOLITE_TEST_MASTER') or 'local')

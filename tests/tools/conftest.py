@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ['pytester']
+# pytester is enabled by tests/conftest.py: pytest refuses pytest_plugins in a conftest
+# below the start-up ones.
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / 'fixtures' / 'disco_scripts'
