@@ -44,6 +44,10 @@ def child_main(conn, roots, keep_globals, parent_pid):
     _die_with_parent()
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(0)  # the master died before we got here
+    try:
+        os.setpgid(0, 0)  # our own process group: killing it also kills what the task started
+    except OSError:
+        pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the master's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from discolite import dPickle, util
@@ -185,6 +189,7 @@ class Pool(object):
         else:
             slot.process.join()
         slot.exitcode = slot.process.exitcode
+        _kill_group(slot.pid)  # a task's own child processes do not outlive its worker
         slot.conn.close()
         try:
             slot.process.close()
@@ -200,7 +205,10 @@ class Pool(object):
 
     def run(self, slot, task, payload, inputs, jobhome, pythonpath):
         slot.task = task
-        slot.conn.send(('task', payload, inputs, jobhome, pythonpath))
+        try:
+            slot.conn.send(('task', payload, inputs, jobhome, pythonpath))
+        except (OSError, ValueError):
+            pass  # the process has just died: wait() reports it and the task is retried
 
     def retire(self, slot):
         """Stop giving ``slot`` work and SIGKILL its process; the scheduler thread reaps it."""
@@ -224,12 +232,28 @@ class Pool(object):
             if slot.process.exitcode is None:
                 _kill(slot.process)
                 slot.process.join(5)
+            _kill_group(slot.pid)
             slot.conn.close()
         self.slots = []
 
 
 def _kill(process):
+    """SIGKILL the process and its process group (anything its tasks started)."""
+    _kill_group(process.pid)
     try:
         process.kill()
     except Exception:
         pass
+
+
+def _kill_group(pid):
+    """SIGKILL what is left of the process group led by ``pid`` (a pool process leads its own).
+
+    Safe after the leader has been reaped: Linux does not reuse a pid while a process
+    group of that id still exists, so this reaches only that group's stragglers.
+    """
+    if pid:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass

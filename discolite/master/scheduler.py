@@ -86,6 +86,7 @@ class Scheduler(object):
         self.blacklisted = set()
         self.stats = {'job_ok': 0, 'data_error': 0, 'error': 0}
         self.retries = 0                  # task retries scheduled, over the master's life
+        self.errors = 0                   # unexpected errors the scheduler thread survived
         self.accept_new_jobs = True
         self.pool = Pool(config['DISCOLITE_WORKERS'], config['DISCOLITE_START_METHOD'],
                          [(self.host, self.storage.disco_data)],
@@ -142,31 +143,46 @@ class Scheduler(object):
             return
         self._started.set()
         while True:
-            with self.lock:
-                if self.closed:
-                    return
-                try:
-                    self.pool.fill()
-                except Exception:  # cannot fork right now (EAGAIN, ENOMEM): try again soon
-                    timeout = 0.5
-                else:
-                    timeout = self._assign()
-            events = self.pool.wait([self._wake_r], timeout)
             try:
-                os.read(self._wake_r, 4096)
-            except (BlockingIOError, OSError):
-                pass
-            with self.lock:
-                if self.closed:
+                if self._step():
                     return
-                for slot, msg in events:
-                    try:
-                        self._on_message(slot, msg)
-                    except Exception as e:  # never let one bad message stop the master
-                        task = slot.task
-                        if task is not None and task.job.status == 'active':
-                            self._fatal(task, 'discolite master error: %s: %s'
-                                        % (type(e).__name__, e))
+            except Exception:  # a bug or a full disk must not stop the master: log, go on
+                import sys
+                import traceback
+                self.errors += 1
+                if self.errors <= 10:
+                    sys.stderr.write('discolite scheduler error (carrying on):\n%s'
+                                     % traceback.format_exc())
+                time.sleep(0.05)
+
+    def _step(self):
+        """One turn of the scheduler thread; returns True once the scheduler is closed."""
+        with self.lock:
+            if self.closed:
+                return True
+            try:
+                self.pool.fill()
+            except Exception:  # cannot fork right now (EAGAIN, ENOMEM): try again soon
+                timeout = 0.5
+            else:
+                timeout = self._assign()
+        events = self.pool.wait([self._wake_r], timeout)
+        try:
+            os.read(self._wake_r, 4096)
+        except (BlockingIOError, OSError):
+            pass
+        with self.lock:
+            if self.closed:
+                return True
+            for slot, msg in events:
+                try:
+                    self._on_message(slot, msg)
+                except Exception as e:  # never let one bad message stop the master
+                    task = slot.task
+                    if task is not None and task.job.status == 'active':
+                        self._fatal(task, 'discolite master error: %s: %s'
+                                    % (type(e).__name__, e))
+        return False
 
     # ------------------------------------------------------------------ submission
 

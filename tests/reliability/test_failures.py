@@ -125,3 +125,49 @@ def test_max_failures_is_a_setting(tmp_path):
 def test_default_max_failures():
     from discolite.settings import DiscoSettings, validate
     assert validate(DiscoSettings())['DISCOLITE_MAX_FAILURES'] == 3
+
+
+def test_the_scheduler_thread_survives_its_own_errors(disco, master, capfd):
+    """An unexpected exception inside the scheduler loop is logged; the master carries on."""
+    from tests.reliability.helpers import tiny_map
+    scheduler = master.scheduler
+    original = scheduler._assign
+    calls = []
+
+    def broken_once():
+        if not calls:
+            calls.append(1)
+            raise RuntimeError('simulated scheduler bug')
+        return original()
+
+    scheduler._assign = broken_once
+    try:
+        scheduler.wake()
+        job = Job(master=disco).run(input=['raw://x'], map=tiny_map)
+        job.wait(timeout=60)
+    finally:
+        del scheduler._assign
+    assert calls and scheduler.errors >= 1
+    assert scheduler.thread.is_alive()
+    assert 'simulated scheduler bug' in capfd.readouterr().err
+
+
+def test_a_failing_index_write_kills_only_that_job(disco, master):
+    """An error while handling a task's messages (here: writing its index) is a FATAL."""
+    storage = master.storage
+    original = storage.write_index
+
+    def full_disk(*args):
+        raise OSError(28, 'No space left on device')
+
+    storage.write_index = full_disk
+    try:
+        events = dead(run(disco, value_ok_map))
+    finally:
+        del storage.write_index
+    assert any(m.startswith('FATAL: [map:0] discolite master error: OSError') and
+               'No space left on device' in m for m in events)
+
+
+def value_ok_map(entry, params):
+    yield entry, 1

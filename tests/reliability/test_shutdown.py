@@ -217,3 +217,40 @@ def test_close_with_running_jobs_kills_everything(tmp_path):
     assert time.time() - start < 3
     assert not any(alive(p) for p in pids)
     assert master.scheduler.pool.slots == []
+
+
+def spawn_child_map(entry, params):
+    """Start a long-running child process (as a task might), publish its pid, then hang."""
+    import os
+    import subprocess
+    import time
+    child = subprocess.Popen(['sleep', '1000'])
+    with open(params.pidfile + '.tmp', 'w') as f:
+        f.write(str(child.pid))
+    os.rename(params.pidfile + '.tmp', params.pidfile)
+    time.sleep(1000)
+    yield entry, 1
+
+
+def test_kill_also_stops_processes_the_task_started(disco, tmp_path):
+    pidfile = str(tmp_path / 'pid')
+    job = Job(master=disco).run(input=['raw://x'], map=spawn_child_map,
+                                params=Params(pidfile=pidfile))
+    wait_for(lambda: os.path.exists(pidfile), timeout=30)
+    child = int(open(pidfile).read())
+    assert alive(child)
+    job.kill()
+    wait_for(lambda: not alive(child), timeout=3)
+
+
+def test_master_close_stops_processes_the_task_started(tmp_path):
+    from discolite import Disco
+    from discolite.master import Master
+    master = Master(DISCOLITE_WORKERS=1)
+    pidfile = str(tmp_path / 'pid')
+    Job(master=Disco(master.url)).run(input=['raw://x'], map=spawn_child_map,
+                                      params=Params(pidfile=pidfile))
+    wait_for(lambda: os.path.exists(pidfile), timeout=30)
+    child = int(open(pidfile).read())
+    master.close()
+    wait_for(lambda: not alive(child), timeout=3)
