@@ -171,3 +171,51 @@ def test_a_failing_index_write_kills_only_that_job(disco, master):
 
 def value_ok_map(entry, params):
     yield entry, 1
+
+
+def lines_map(line, params):
+    yield line, 1
+
+
+@pytest.mark.parametrize('n', [20, 25])
+def test_status_messages_at_an_exact_multiple_of_the_interval_end(disco, tmp_path, n):
+    """An input of exactly k * status_interval entries must not loop on its status line."""
+    from discolite.core import result_iterator
+    path = tmp_path / 'lines.txt'
+    path.write_text(''.join('line %d\n' % i for i in range(n)))
+    job = Job(master=disco).run(input=[str(path)], map=lines_map, status_interval=10)
+    assert len(list(result_iterator(job.wait(timeout=60)))) == n
+    events = messages(job)
+    assert [m for m in events if 'entries mapped' in m] == \
+        ['MSG: [map:0] 10 entries mapped', 'MSG: [map:0] 20 entries mapped',
+         'MSG: [map:0] Done: %d entries mapped' % n]
+
+
+def steady_map(line, params):
+    import time
+    if int(line) % 20000 == 0:
+        time.sleep(0.06)  # some work between status lines, as in any real map
+    yield line, 1
+
+
+def test_steady_status_lines_do_not_trip_the_throttle(disco, tmp_path):
+    """Ten status lines in 0.6 s: on Disco the replies would slow the worker, not kill it."""
+    from discolite.core import result_iterator
+    path = tmp_path / 'many.txt'
+    path.write_text(''.join('%d\n' % i for i in range(200001)))
+    job = Job(master=disco).run(input=[str(path)], map=steady_map, status_interval=20000)
+    results = job.wait(timeout=120)
+    assert sum(1 for _ in result_iterator(results)) == 200001
+    assert sum(1 for m in messages(job) if m.endswith('entries mapped')) == 11
+
+
+def print_loop_map(line, params):
+    for i in range(100):
+        print('line', i)
+    yield line, 1
+
+
+def test_a_print_loop_still_trips_the_throttle(disco):
+    events = dead(run(disco, print_loop_map))
+    assert any(m.startswith('FATAL: [map:0] Worker is behaving badly: Sent 10 events in a '
+                            'second') for m in events)

@@ -31,7 +31,7 @@ def test_ten_thousand_map_tasks(disco):
     job.purge()
 
 
-def test_assign_is_not_linear_in_waiting_tasks(master, disco):
+def test_scheduler_queues_account_for_every_task(master, disco):
     """A job with many waiting tasks costs the scheduler O(1) per assignment.
 
     The scheduler's own bookkeeping is checked, not a timing: while the job runs,

@@ -157,10 +157,11 @@ class Worker(BaseWorker):
         it = iter(iterator)
         if interval:
             while True:
+                before = n
                 for item in itertools.islice(it, interval - (n % interval or 0) if n else interval):
                     n += 1
                     yield item
-                if n and n % interval == 0:
+                if n != before and n % interval == 0:  # (an empty chunk: the input has ended)
                     protocol.send('MSG', message % n)
                 else:
                     break
