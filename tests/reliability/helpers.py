@@ -50,8 +50,9 @@ def wait_for(predicate, timeout=10, interval=0.01):
 
 
 def pool_pids(master):
+    """PIDs of the pool's working processes (a retired slot is being killed: left out)."""
     with master.scheduler.lock:
-        return [s.pid for s in master.scheduler.pool.slots]
+        return [s.pid for s in master.scheduler.pool.slots if not s.retired]
 
 
 def read_status(pid):
