@@ -383,9 +383,8 @@ class Scheduler(object):
             slot.task = None
             if task is not None and task.slot is slot and task.state == 'running' \
                     and task.job.status == 'active':
-                self.stats['error'] += 1
                 self.task_failed(task, 'WARNING: [%s] Worker crashed! (exit code: %s)'
-                                 % (task.name, slot.exitcode), count=False)
+                                 % (task.name, slot.exitcode), crashed=True)
             return
         if task is None or slot.retired:
             return
@@ -463,8 +462,12 @@ class Scheduler(object):
             job.stage_results[task.stage] = [t.result for t in job.tasks if t.result]
             self._next_stage(job)
 
-    def task_failed(self, task, message, crashed=False, count=True):
-        """A recoverable failure: retry the task, or kill the job after too many failures."""
+    def task_failed(self, task, message, crashed=False):
+        """A recoverable failure: retry the task, or kill the job after too many failures.
+
+        ``crashed``: the worker process died (counted in nodeinfo's ``error``, as Disco
+        does; an ERROR message counts in ``data_error``).
+        """
         job = task.job
         counts = job.counts[task.stage]
         counts[2] -= 1
@@ -472,8 +475,7 @@ class Scheduler(object):
         task.slot = None
         job.running.discard(task)
         task.failures += 1
-        if count:
-            self.stats['data_error'] += 1
+        self.stats['error' if crashed else 'data_error'] += 1
         job.events.add('master', message)
         if task.failures > self.max_failures:
             task.state = 'failed'

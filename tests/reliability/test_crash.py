@@ -100,9 +100,13 @@ def test_os_exit_in_user_code_is_retried(disco, tmp_path):
 
 
 def test_os_exit_always_kills_the_job_after_max_failures(disco, master):
+    before = disco.nodeinfo()['localhost']
     job = Job(master=disco).run(input=['raw://a'], map=exit_always_map)
     with pytest.raises(JobError):
         job.wait(timeout=60)
+    after = disco.nodeinfo()['localhost']
+    assert after['error'] - before['error'] == master.scheduler.max_failures + 1  # crashes
+    assert after['data_error'] == before['data_error']
     events = messages(job)
     assert len(crash_events(job, 3)) == master.scheduler.max_failures + 1
     assert events[-2].startswith('ERROR: [map:0] Task map:0 failed %d times.'
