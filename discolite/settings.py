@@ -73,7 +73,10 @@ class DiscoSettings(dict):
         'DISCOLITE_DATA': "''",            # data root; '' = a fresh temporary directory
         'DISCOLITE_WORKERS': "multiprocessing.cpu_count()",
         'DISCOLITE_HOST': "'localhost'",   # node name used in result URLs
-        'DISCOLITE_START_METHOD': "'fork'",  # fork | forkserver | spawn
+        # forkserver: pool processes inherit nothing from the submitting script (as on a
+        # Disco node) and are never forked from a multi-threaded process; fork is faster to
+        # start and shares what the script imported.
+        'DISCOLITE_START_METHOD': "'forkserver'",  # forkserver | fork | spawn
         # Disco's max_failure_rate: a task is retried until it has failed more than this
         # many times, then the job dies.  Disco defaults to 100 because a cluster retries
         # on *other* nodes, where a flaky disk or network may well work; on one machine a

@@ -18,12 +18,14 @@ A slot whose task failed (ERROR, FATAL) is retired too: task code may have
 left the process in a state the next task should not inherit (resource
 limits, signal handlers, half-imported modules, a fragmented heap).
 """
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import sys
 import time
+import types
 
 PROCESS_NAME = 'discolite-worker'  # the name ps/top show for pool processes (first 15 chars)
 
@@ -104,7 +106,8 @@ class Slot(object):
                                               os.getpid() if fork else None),
                                         daemon=True)
         try:
-            self.process.start()
+            with (contextlib.nullcontext() if fork else _main_module_hidden()):
+                self.process.start()
         finally:
             child.close()
         self.conn = parent
@@ -119,6 +122,23 @@ class Slot(object):
 
     def __repr__(self):
         return '<Slot %d pid %s%s>' % (self.index, self.pid, ' retired' if self.retired else '')
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Start a forkserver/spawn child without re-importing the submitting script.
+
+    multiprocessing re-runs the parent's ``__main__`` in such children, which
+    would re-execute an unguarded Disco script (submitting its jobs again) or
+    fail on its ``disco.*`` imports.  A pool process needs nothing from the
+    script, exactly like a Disco node, so it is shown an empty ``__main__``.
+    """
+    main = sys.modules.get('__main__')
+    sys.modules['__main__'] = types.ModuleType('__main__')
+    try:
+        yield
+    finally:
+        sys.modules['__main__'] = main
 
 
 class Pool(object):

@@ -266,8 +266,12 @@ def test_closure_inside_params_is_refused(disco):
 
 def test_required_modules_of_an_earlier_job_do_not_leak(one_worker):
     """A pool process keeps a Job subclass's module imported; injected modules must not stay."""
+    from tests.engine import mod1
     from tests.engine.jobs_mod import JsonJob
-    job = JsonJob(master=one_worker).run(input=['raw://j'], required_modules=['json'])
+    # an explicit list replaces auto-detection, so it must name what jobs_mod imports too
+    # (as on Disco, where only the job's own module travels by itself)
+    job = JsonJob(master=one_worker).run(
+        input=['raw://j'], required_modules=['json', ('tests.engine.mod1', mod1.__file__)])
     assert results(job) == [('j', '["j"]')]
     text, events = fails(JsonJob(master=one_worker).run(input=['raw://j']))
     assert "name 'json' is not defined" in text
