@@ -229,7 +229,9 @@ class Worker(BaseWorker):
                 yield from self.input_records(replicas, self['map_input_stream'],
                                               self['map_reader'], params)
 
-        entries = self.status_iter(records(), "%d entries mapped", self['status_interval'])
+        source = records() if len(inputs) != 1 else self.input_records(
+            inputs[0][2], self['map_input_stream'], self['map_reader'], params)
+        entries = self.status_iter(source, "%d entries mapped", self['status_interval'])
         self['map_init'](entries, params)
         outs = {}
         bufs = {}
@@ -240,13 +242,13 @@ class Worker(BaseWorker):
             out = None
             for entry in entries:
                 for key, value in fmap(entry, params):
-                    if partitions and type(key) is not str and type(key) is not bytes:
-                        partition(key, partitions, params)  # raises, as on Disco
                     records_ = combiner(key, value, buf, False, params)
                     if records_:
                         if out is None:
                             out = outs[part] = self.output(task, part, streams)
                         for record in records_:
+                            if partitions:
+                                _check_key(record[0], partition, partitions, params)
                             out.add(*record)
             entries = ()
         for entry in entries:
@@ -271,11 +273,17 @@ class Worker(BaseWorker):
                     if out is None:
                         out = outs[part] = self.output(task, part, streams)
                     out.add(key, value)
+        check = fast_partition and combiner
         for part, buf in bufs.items():
+            if check:
+                for key in buf:
+                    _check_key(key, partition, partitions, params)
             records_ = combiner(None, None, buf, True, params)
             if records_:
                 out = outs.get(part) or outs.setdefault(part, self.output(task, part, streams))
                 for record in records_:
+                    if check:
+                        _check_key(record[0], partition, partitions, params)
                     out.add(*record)
 
     def shuffle(self, task, params):
@@ -339,6 +347,13 @@ class Worker(BaseWorker):
 
 
 _END = object()
+
+
+def _check_key(key, partition, partitions, params):
+    """Keys default_partition cannot hash fail as on Disco (checked where records leave the
+    combiner, which is every distinct key, so the per-record hot loop stays lean)."""
+    if type(key) is not str and type(key) is not bytes:
+        partition(key, partitions, params)
 
 
 class _Done(object):
