@@ -440,7 +440,7 @@ def run_script(path, argv):
         raise CLIError('no such script: %s' % path)
     alias.install()
     script = os.path.abspath(path)
-    saved_argv, saved_path0 = sys.argv, sys.path[0] if sys.path else None
+    saved_argv = sys.argv
     sys.argv = [path] + list(argv)
     sys.path.insert(0, os.path.dirname(script))
     try:

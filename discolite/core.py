@@ -5,13 +5,13 @@ import time
 import warnings
 from io import BytesIO
 
-from discolite.error import CommError, DataError, DiscoError, JobError
+from discolite.error import CommError, DiscoError, JobError
 from discolite.job import Job, JobPack
 from discolite.settings import DiscoSettings
 from discolite.transport import Request, transport_for
 from discolite.util import iterify, inputlist
 from discolite.worker.classic.func import chain_reader, map_input_stream, notifier
-from discolite.worker.task_io import StreamCombiner
+from discolite.worker.task_io import replica_records
 
 
 class Continue(Exception):
@@ -349,33 +349,8 @@ def result_iterator(urls, reader=chain_reader, input_stream=(map_input_stream,),
     for replicas in inputlist(urls, settings=settings):
         replicas = list(iterify(replicas)) if not isinstance(replicas, str) else [replicas]
         notifier(replicas)
-        yield from _replica_records(replicas, list(input_stream) + ([reader] if reader else []),
-                                    params)
-
-
-def _replica_records(replicas, streams, params):
-    import traceback
-    yielded = 0
-    last = None
-    for url in replicas:
-        try:
-            stream = StreamCombiner(url, streams, params)
-            try:
-                for n, record in enumerate(stream):
-                    if n >= yielded:
-                        yielded += 1
-                        yield record
-            finally:
-                close = getattr(stream, 'close', None)
-                if close:
-                    close()
-            return
-        except DataError:
-            last = traceback.format_exc()
-    if last:
-        raise DataError("Exhausted all available replicas, last error was:\n\n%s" % last,
-                        replicas[-1] if replicas else '')
-    raise DataError("Exhausted all available replicas", replicas[-1] if replicas else '')
+        yield from replica_records(replicas, list(input_stream) + ([reader] if reader else []),
+                                   params)
 
 
 def client_version():

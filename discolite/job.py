@@ -4,7 +4,7 @@ import json
 import struct
 import time
 
-from discolite.error import DiscoError, JobError
+from discolite.error import JobError
 from discolite.settings import DiscoSettings
 from discolite.util import chainify, iterify
 

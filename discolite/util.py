@@ -526,7 +526,6 @@ def _external_sort(records, filename, sort_buffer_size, raw=False):
     """Sort ``(key_bytes, value)`` records with bounded memory; values pickled unless ``raw``."""
     budget = min(max(parse_size(sort_buffer_size), 1024 * 1024), MAX_SORT_BUFFER)
     runs = []
-    counter = itertools.count()
     base = os.path.abspath(filename)
     directory = os.path.dirname(base) or '.'
     prefix = os.path.basename(base) + '.run'

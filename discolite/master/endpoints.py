@@ -5,7 +5,6 @@ status codes, JSON shapes and error bodies follow the captures of a real
 Disco 0.5.4 master (``shared/disco-captures``).
 """
 import json
-import os
 import shutil
 import time
 from urllib.parse import quote, unquote

@@ -600,3 +600,43 @@ chain_stream = (task_input_stream, chain_reader)
 default_stream = (task_input_stream,)
 gzip_stream = (task_input_stream, gzip_reader)
 gzip_line_stream = (task_input_stream, gzip_line_reader)
+
+
+def replica_records(replicas, streams, params, on_failure=None):
+    """Records of one input given as replica URLs, failing over on DataError.
+
+    Records already yielded from a failed replica are skipped by position in the
+    next one, so reading resumes at the same record (Disco's result_iterator rule).
+    ``on_failure(url, error)`` is called for each failed replica.  When every
+    replica fails: ``DataError("Exhausted all available replicas, last error
+    was:\\n\\n<traceback>", <every url>)``.
+    """
+    import traceback
+    if len(replicas) == 1:  # nothing to fail over to: no per-record bookkeeping
+        stream = StreamCombiner(replicas[0], streams, params)
+        try:
+            yield from stream
+        finally:
+            stream.close()
+        return
+    yielded = 0
+    last = None
+    for url in replicas:
+        try:
+            stream = StreamCombiner(url, streams, params)
+            try:
+                for n, record in enumerate(stream):
+                    if n >= yielded:
+                        yielded += 1
+                        yield record
+            finally:
+                stream.close()
+            return
+        except DataError as e:
+            last = traceback.format_exc()
+            if on_failure is not None:
+                on_failure(url, e)
+    message = "Exhausted all available replicas"
+    if last:
+        message += ", last error was:\n\n%s" % last
+    raise DataError(message, ' '.join(replicas))

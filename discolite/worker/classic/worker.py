@@ -20,15 +20,15 @@ if __name__ == '__main__':  # started by a Disco node: import the real package m
     _W.main()
 
 from discolite import util
-from discolite.error import DataError, DiscoError
-from discolite.util import argcount, inputlist, isiterable, ispartitioned, iterify, flatten
+from discolite.error import DiscoError
+from discolite.util import argcount, inputlist, isiterable, ispartitioned, flatten
 from discolite.worker import JOBPACK_VERSION1, Params, protocol
 from discolite.worker import Worker as BaseWorker
 from discolite.worker.classic import func
 from discolite.worker.classic.func import (chain_reader, default_partition, disco_output_stream,
                                            init, map_input_stream, map_output_stream,
                                            reduce_input_stream, reduce_output_stream)
-from discolite.worker.task_io import StreamCombiner
+from discolite.worker.task_io import StreamCombiner, replica_records
 
 # Set to the running Task before job functions run.
 Task = None
@@ -179,39 +179,10 @@ class Worker(BaseWorker):
 
     def input_records(self, replicas, streams, reader, params):
         """Records of one input, failing over to the next replica on DataError."""
-        chain = list(streams) + ([reader] if reader else [])
-        if len(replicas) == 1:  # nothing to fail over to: no per-record bookkeeping
-            stream = StreamCombiner(replicas[0], chain, params)
-            try:
-                yield from stream
-            finally:
-                close = getattr(stream, 'close', None)
-                if close:
-                    close()
-            return
-        yielded = 0
-        last = None
-        for url in replicas:
-            try:
-                stream = StreamCombiner(url, chain, params)
-                try:
-                    for n, record in enumerate(stream):
-                        if n >= yielded:
-                            yielded += 1
-                            yield record
-                finally:
-                    close = getattr(stream, 'close', None)
-                    if close:
-                        close()
-                return
-            except DataError as e:
-                last = e
-                if len(replicas) > 1:
-                    protocol.send('MSG', "Input %s failed, trying the next replica: %s" % (url, e))
-        if len(replicas) == 1 and last is not None:
-            raise last
-        raise DataError("Exhausted all available replicas of the input %s, last error was:\n\n%s"
-                        % (' '.join(replicas), last), replicas[-1] if replicas else '')
+        def failed(url, error):
+            protocol.send('MSG', "Input %s failed, trying the next replica: %s" % (url, error))
+        return replica_records(replicas, list(streams) + ([reader] if reader else []), params,
+                               failed)
 
     # -- stages
 
