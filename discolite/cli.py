@@ -152,6 +152,20 @@ def cmd_jobinfo(args):
         _out('running   %s' % ', '.join(hosts))
 
 
+def _nonnegative(cast):
+    """An argparse type: a number >= 0 (a negative offset, timeout or count means nothing)."""
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError('invalid number: %r' % text)
+        if not value >= 0 or value == float('inf'):
+            raise argparse.ArgumentTypeError('must be a non-negative number, not %r' % text)
+        return value
+    parse.__name__ = cast.__name__
+    return parse
+
+
 def _short(url, width=100):
     return url if len(url) <= width else url[:width - 3] + '...'
 
@@ -236,14 +250,14 @@ def cmd_wait(args):
             wait_ms = int(args.interval * 1000)
             if args.timeout is not None:
                 left = args.timeout - (time.time() - start)
-                if left <= 0:
-                    raise CLIError('job %s is still active after %gs (it keeps running)'
-                                   % (name, args.timeout))
                 wait_ms = max(0, min(wait_ms, int(left * 1000)))
             status, results = disco.results(name, timeout=wait_ms)
-            if status == 'active':
-                continue
-            break
+            if status != 'active':
+                break
+            # the timeout is checked after asking: a finished job is never "still active"
+            if args.timeout is not None and time.time() - start >= args.timeout:
+                raise CLIError('job %s is still active after %gs (it keeps running)'
+                               % (name, args.timeout))
     finally:
         if progress is not None:
             progress.clear()
@@ -493,11 +507,12 @@ def build_parser():
     p = command('jobinfo', cmd_jobinfo, "show a job's status, stages, inputs and results")
     p.add_argument('job', metavar='JOB')
     p.add_argument('--json', action='store_true', help="print jobinfo's JSON as it is")
-    p.add_argument('--max', type=int, default=20, help='list at most N inputs and results')
+    p.add_argument('--max', type=_nonnegative(int), default=20,
+                   help='list at most N inputs and results')
 
     p = command('events', cmd_events, "print a job's events")
     p.add_argument('job', metavar='JOB')
-    p.add_argument('-o', '--offset', type=int, default=0,
+    p.add_argument('-o', '--offset', type=_nonnegative(int), default=0,
                    help='start at this byte offset of the event log')
     p.add_argument('-f', '--follow', action='store_true',
                    help='keep printing new events until the job ends (exit 1 if it died)')
@@ -510,7 +525,7 @@ def build_parser():
                 'replicas TAB-separated). A live progress line (tasks done/total per stage) '
                 'is shown while stdout is a terminal. Exits 1 if the job dies.')
     p.add_argument('job', metavar='JOB')
-    p.add_argument('--timeout', type=float, metavar='SECONDS',
+    p.add_argument('--timeout', type=_nonnegative(float), metavar='SECONDS',
                    help='give up (exit 1) after this many seconds; the job keeps running')
     p.add_argument('--records', action='store_true',
                    help='print the result records (like `results`) instead of URLs')
@@ -565,7 +580,8 @@ def build_parser():
                    help='pstats sort key (repeatable; default cumulative)')
     p.add_argument('-m', '--mode', default='', choices=['', 'map', 'reduce'],
                    help='only map or only reduce tasks')
-    p.add_argument('-n', '--limit', type=int, default=20, help='print at most N functions')
+    p.add_argument('-n', '--limit', type=_nonnegative(int), default=20,
+                   help='print at most N functions')
 
     p = command('run', cmd_run, 'run a Python script with `disco` aliased to discolite',
                 'Run a job script unchanged: `import disco...` resolves to discolite, '

@@ -301,15 +301,16 @@ def main(argv=None):
     os.environ['DISCO_PORT'] = str(port)
     overrides = {'DISCO_PORT': str(port)}
     if args.data_dir:
-        os.makedirs(args.data_dir, exist_ok=True)
         overrides['DISCOLITE_DATA'] = os.path.abspath(args.data_dir)
     if args.workers:
         overrides['DISCOLITE_WORKERS'] = str(args.workers)
     if args.external_workers:
         overrides['DISCOLITE_EXTERNAL_WORKERS'] = 'True'
     try:
+        if args.data_dir:
+            os.makedirs(args.data_dir, exist_ok=True)
         master = Master(**overrides)
-    except DiscoError as e:
+    except (DiscoError, OSError) as e:  # e.g. a --data-dir that is a file or not writable
         server.server_close()
         print('discolite master: %s' % e, file=sys.stderr)
         return 2

@@ -202,6 +202,29 @@ def test_wait_timeout_and_dead_job(http_url, master, jobs):
                           'is dead', 'ValueError: this map refuses nope')
 
 
+def test_wait_timeout_on_a_finished_job_prints_its_results(http_url, master, jobs):
+    # the timeout is checked after asking the master: 0 means "do not wait", not "fail"
+    name = jobs['count'].name
+    out = run_ok('wait', '--timeout', '0', name, master=http_url)
+    assert out.splitlines() == ['\t'.join(r) for r in master.results(name)[1]]
+
+
+@pytest.mark.parametrize('args', [('events', '-o', '-5', '@'), ('wait', '--timeout', '-1', '@'),
+                                  ('wait', '--timeout', 'nan', '@'),
+                                  ('jobinfo', '--max', '-3', '@'), ('pstats', '-n', '-1', '@')])
+def test_negative_numbers_are_usage_errors(args):
+    proc = discolite(*args)
+    assert proc.returncode == 2 and 'non-negative' in proc.stderr, proc.stderr
+
+
+def test_master_with_an_unusable_data_dir(tmp_path):
+    afile = tmp_path / 'afile'
+    afile.write_text('x')
+    proc = discolite('master', '--port', '0', '--data-dir', afile, timeout=30)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith('discolite master: ') and str(afile) in proc.stderr
+
+
 def test_results_records(http_url, jobs):
     name = jobs['count'].name
     out = run_ok('results', name, master=http_url)
