@@ -60,6 +60,7 @@ class Disco(object):
 
     def request(self, url, data=None, offset=0, as_bytes=False):
         """Call the master's endpoint ``url``; non-2xx answers raise CommError with the status."""
+        offset = _offset(offset or 0)  # None works as 0, as on Disco
         headers = {'Range': 'bytes=%d-' % offset} if offset else {}
         if isinstance(data, str):
             data = data.encode('utf-8')
@@ -139,6 +140,8 @@ class Disco(object):
 
     def events(self, jobname, offset=0):
         """Yield ``(offset, (timestamp, host, message))``; feed the last offset back to resume."""
+        offset = _offset(offset)
+
         def event_iter(events):
             offs = offset
             lines = events.split('\n')
@@ -327,6 +330,13 @@ def _number(what, value, finite=False):
             (finite and value == float('inf')):
         raise DiscoError("%s must be a non-negative number of seconds, not %r" % (what, value))
     return value
+
+
+def _offset(offset):
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise DiscoError("offset must be a non-negative integer (a byte offset), not %r"
+                         % (offset,))
+    return offset
 
 
 def _timeout_ms(timeout):

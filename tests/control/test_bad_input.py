@@ -63,6 +63,21 @@ def test_bad_timeouts(disco):
     assert disco.wait(job.name, poll_interval=0, timeout=0) == job.wait()
 
 
+def test_bad_event_offsets(disco):
+    job = run_words(disco)
+    job.wait(poll_interval=POLL)
+    url = '/disco/ctrl/rawevents?name=' + job.name
+    for offset in (-3, 'x', 1.5, True):
+        for call in (lambda: list(disco.events(job.name, offset)),
+                     lambda: disco.rawevents(job.name, offset),
+                     lambda: disco.request(url, offset=offset)):
+            with pytest.raises(DiscoError, match='offset must be a non-negative integer'):
+                call()
+    with pytest.raises(DiscoError, match='offset must be'):
+        list(disco.events(job.name, None))  # Disco's events adds to it: a TypeError there
+    assert disco.request(url, offset=None) == disco.rawevents(job.name)  # as on Disco
+
+
 def test_bad_profile_mode_and_oob_key(disco):
     job = run_words(disco, profile=True)
     job.wait(poll_interval=POLL)
