@@ -41,9 +41,30 @@ def _die_with_parent():
         pass
 
 
+def _release_forkserver():
+    """Drop the fork server's "alive" pipe that a forkserver child inherits.
+
+    The fork server exits only once every holder of that pipe's write end is gone,
+    and our death signal is its exit: if we kept the pipe, a master that dies
+    without closing the pool (SIGKILL, SIGTERM: no atexit) would leave the fork
+    server and every pool process (a task spinning forever) running for good.
+    Task code that uses multiprocessing's forkserver itself just starts its own.
+    """
+    try:
+        from multiprocessing import forkserver
+        server = forkserver._forkserver
+        fd = server._forkserver_alive_fd
+        if fd is not None and server._forkserver_pid is None:  # inherited, not our own
+            server._forkserver_alive_fd = None
+            os.close(fd)
+    except Exception:
+        pass
+
+
 def child_main(conn, roots, keep_globals, parent_pid):
     """Loop of a pool process: run tasks sent by the master until told to exit."""
     _die_with_parent()
+    _release_forkserver()
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(0)  # the master died before we got here
     try:

@@ -136,6 +136,37 @@ def test_ctrl_c_during_wait_stops_promptly_without_orphans():
     wait_for(lambda: not any(alive(p) for p in kids), timeout=5)
 
 
+@pytest.mark.parametrize('start_method', ['forkserver', 'fork'])
+@pytest.mark.parametrize('sig', [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_interpreter_leaves_no_pool_processes(sig, start_method):
+    """No atexit runs when the script is SIGKILLed (or SIGTERMed): the pool must still go.
+
+    Under forkserver the pool processes are the fork server's children, and they must
+    not keep it alive (it inherits their death signal's trigger: its own exit)."""
+    script = SCRIPT_HEAD + textwrap.dedent('''
+        master, job = start(spin_map)
+        print('WAITING', flush=True)
+        job.wait()
+    ''')
+    env = dict(os.environ, PYTHONUNBUFFERED='1', DISCOLITE_START_METHOD=start_method)
+    proc = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    pids, _root = read_header(proc)
+    assert proc.stdout.readline().strip() == 'WAITING'
+    kids = descendants(proc.pid)
+    assert set(pids) <= set(kids)
+    os.kill(proc.pid, sig)
+    proc.wait(timeout=20)  # (not communicate(): survivors would hold its pipes open)
+    try:
+        wait_for(lambda: not any(alive(p) for p in kids), timeout=10)
+    finally:
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def test_ctrl_c_to_the_process_group_leaves_no_orphans():
     """A terminal's Ctrl-C reaches the pool processes too: they must leave it to the master."""
     script = SCRIPT_HEAD + textwrap.dedent('''
