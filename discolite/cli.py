@@ -45,7 +45,27 @@ def _disco(args):
     from discolite.core import Disco
     if getattr(args, '_disco', None) is None:
         args._disco = Disco(args.master) if args.master else Disco()
+        port = master_port(args._disco.master)
+        if port and 'DISCO_PORT' not in os.environ:
+            os.environ['DISCO_PORT'] = port
     return args._disco
+
+
+def master_port(url):
+    """The port of an HTTP master URL given with one, else None.
+
+    Result URLs (``disco://localhost/...``) are read at ``http://host:DISCO_PORT``, as on
+    Disco, and a master serves them on its own port, which is its DISCO_PORT: the tools
+    (this command, the pytest plugin) use it when DISCO_PORT is not set, so that
+    ``discolite master --port 9000`` works with ``-M localhost:9000`` alone."""
+    from urllib.parse import urlsplit
+    if not url or not url.startswith(('http://', 'https://')):
+        return None
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return None
+    return str(port) if port else None
 
 
 def _job(args, name):

@@ -72,17 +72,24 @@ def _master_option(config):
 
 
 class _Environ(object):
-    """Point ``DISCO_MASTER`` at a master for a while, then put the old value back."""
+    """Point ``DISCO_MASTER`` at a master for a while (and, for an HTTP master given with a
+    port, ``DISCO_PORT`` at that port unless it is set, so that result URLs resolve to it),
+    then put the old values back."""
 
     def __init__(self, url):
-        self.old = os.environ.get('DISCO_MASTER')
+        from discolite.cli import master_port
+        self.old = {key: os.environ.get(key) for key in ('DISCO_MASTER', 'DISCO_PORT')}
         os.environ['DISCO_MASTER'] = url
+        port = master_port(url)
+        if port and self.old['DISCO_PORT'] is None:
+            os.environ['DISCO_PORT'] = port
 
     def restore(self):
-        if self.old is None:
-            os.environ.pop('DISCO_MASTER', None)
-        else:
-            os.environ['DISCO_MASTER'] = self.old
+        for key, value in self.old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _jobnames(disco):

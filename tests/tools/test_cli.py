@@ -225,6 +225,20 @@ def test_master_with_an_unusable_data_dir(tmp_path):
     assert proc.stderr.startswith('discolite master: ') and str(afile) in proc.stderr
 
 
+def test_results_of_a_master_on_another_port_without_disco_port(http_url, jobs):
+    # result URLs are disco://localhost/...: read at the master's own port, not 8989
+    from tests.tools.conftest import clean_env
+    env = clean_env()
+    env.pop('DISCO_PORT', None)
+    port = http_url.rsplit(':', 1)[1]
+    for master in (http_url, '127.0.0.1:%s' % port):
+        proc = discolite('results', jobs['count'].name, master=master, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "'cat'\t2" in proc.stdout.splitlines()
+    proc = discolite('stageresults', jobs['count'].name, env=dict(env, DISCO_MASTER=http_url))
+    assert proc.returncode == 0 and "'cat'\t1" in proc.stdout.splitlines(), proc.stderr
+
+
 def test_results_records(http_url, jobs):
     name = jobs['count'].name
     out = run_ok('results', name, master=http_url)

@@ -192,3 +192,26 @@ def test_disco_master_option_points_the_fixtures_at_an_http_master(pytester, htt
                                 DISCO_TESTS / 'test_wordcount_disco.py')
     result.assert_outcomes(passed=6)
     assert remote.joblist() == before
+
+
+def test_disco_master_on_another_port_needs_no_disco_port(pytester, http_url, clean_environ,
+                                                          monkeypatch):
+    # result URLs (disco://localhost/...) resolve through DISCO_PORT: the fixture points it at
+    # the master's port for the test when it is not set, and takes it away afterwards
+    monkeypatch.delenv('DISCO_PORT', raising=False)
+    port = http_url.rsplit(':', 1)[1]
+    pytester.makepyfile(textwrap.dedent('''
+        import os
+        from disco.core import Job, result_iterator
+
+        def fun_map(line, params):
+            yield line, 1
+
+        def test_remote(disco):
+            assert os.environ['DISCO_PORT'] == %(port)r
+            job = Job().run(input=['raw://a'], map=fun_map)
+            assert list(result_iterator(job.wait(poll_interval=0.05))) == [('a', 1)]
+    ''' % {'port': port}))
+    result = pytester.runpytest('-p', 'no:cacheprovider', '--disco-master', http_url)
+    result.assert_outcomes(passed=1)
+    assert 'DISCO_PORT' not in os.environ
