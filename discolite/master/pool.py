@@ -72,6 +72,9 @@ def child_main(conn, roots, keep_globals, parent_pid):
     except OSError:
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the master's to handle
+    # A Disco task is an ordinary process: job code may start processes of its own
+    # (multiprocessing refuses to in a daemonic one).  The master still kills us.
+    multiprocessing.current_process()._config['daemon'] = False
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from discolite import dPickle, util
     from discolite.worker import execute, protocol

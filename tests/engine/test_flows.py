@@ -393,3 +393,13 @@ def test_sort_spills_to_disk_with_a_small_buffer_and_stays_ordered(disco):
     msgs = task_messages(job, 'reduce')
     assert msgs.index('Finished sorting') > [i for i, m in enumerate(msgs)
                                              if m.startswith('Sorting ')][0]
+
+
+def test_job_code_may_start_its_own_processes(disco):
+    """A Disco task is an ordinary process: job code can use multiprocessing (and it was
+    refused here with 'daemonic processes are not allowed to have children')."""
+    def fmap(line, params):
+        import multiprocessing
+        with multiprocessing.get_context('fork').Pool(2) as pool:
+            yield line, sum(pool.map(abs, [-1, -2, -int(line)]))
+    assert run_results(disco, input=['raw://3'], map=fmap) == [('3', 6)]
