@@ -12,6 +12,7 @@ import re
 import sys
 import textwrap
 import time
+import traceback
 
 EPILOG = """\
 Which master: -M/--master URL, else the DISCO_MASTER setting (environment or
@@ -479,6 +480,13 @@ def run_script(path, argv):
     sys.path.insert(0, os.path.dirname(script))
     try:
         runpy.run_path(path, run_name='__main__')
+    except Exception as e:
+        # the one-line error says where in the script it happened (-v shows the traceback)
+        where = [frame for frame, line in traceback.walk_tb(e.__traceback__)
+                 if os.path.abspath(frame.f_code.co_filename) == script]
+        if where:
+            e._discolite_where = '%s line %d' % (path, where[-1].f_lineno)
+        raise
     except SystemExit as e:
         code = e.code
         if code is None or isinstance(code, int):
@@ -694,4 +702,7 @@ def _message(e):
         line = '%s: %s' % (type(e).__name__, line)
     if len(line) > 500:
         line = line[:497] + '...'
+    where = getattr(e, '_discolite_where', None)
+    if where:
+        line += ' [in %s]' % where
     return line

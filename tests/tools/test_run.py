@@ -104,6 +104,15 @@ def test_exit_status_of_the_script(tmp_path):
     assert (proc.returncode, proc.stderr) == (1, 'a message\n')
 
 
+def test_an_error_in_the_script_says_where(tmp_path):
+    script = tmp_path / 'oops.py'
+    script.write_text('import os\n\nx = 1 / 0\n')
+    assert_one_line_error(discolite('run', script), 'ZeroDivisionError: division by zero',
+                          '[in %s line 3]' % script)
+    proc = discolite('run', SCRIPTS / 'module_globals_error.py')
+    assert_one_line_error(proc, 'module_globals_error.py line 17]')
+
+
 def test_missing_script():
     assert_one_line_error(discolite('run', 'no/such/script.py'), 'no such script')
 
