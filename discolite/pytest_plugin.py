@@ -22,6 +22,7 @@ discolite) is installed at configure time, so test modules written for Disco
 import unchanged.  Turn it off with ``-p no:discolite`` (which also disables
 the fixtures), the ini option ``disco_alias = false``, or ``--no-disco-alias``.
 """
+import contextlib
 import os
 
 import pytest
@@ -92,15 +93,27 @@ class _Environ(object):
                 os.environ[key] = value
 
 
-def _jobnames(disco):
+@contextlib.contextmanager
+def _recording_submissions():
+    """Collect the names of the jobs this process submits (to any master) meanwhile."""
+    from discolite.core import Disco
+    names = []
+    original = Disco.submit
+
+    def submit(self, jobpack):
+        name = original(self, jobpack)
+        names.append(name)
+        return name
+
+    Disco.submit = submit
     try:
-        return {name for _, _, name in disco.joblist()}
-    except Exception:
-        return set()
+        yield names
+    finally:
+        Disco.submit = original
 
 
-def _purge_new(disco, before):
-    for name in _jobnames(disco) - before:
+def _purge(disco, names):
+    for name in names:
         try:
             disco.purge(name)
         except Exception:
@@ -113,13 +126,13 @@ def _client(config):
     url = _master_option(config)
     if url:
         disco = Disco(url)
-        before = _jobnames(disco)
         env = _Environ(disco.master)
         try:
-            yield disco
+            with _recording_submissions() as submitted:
+                yield disco
         finally:
             env.restore()
-            _purge_new(disco, before)
+            _purge(disco, submitted)  # only this test's jobs: the master may be shared
         return
     from discolite.master import Master
     try:

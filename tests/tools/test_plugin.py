@@ -11,7 +11,8 @@ DISCO_TESTS = ROOT / 'fixtures' / 'disco_tests'
 
 
 def child_pids():
-    """PIDs of this process's live children (from /proc)."""
+    """PIDs of this process's live children (from /proc), except multiprocessing's own
+    fork server and resource tracker, which live as long as the process by design."""
     me = str(os.getpid())
     pids = set()
     for entry in os.listdir('/proc'):
@@ -23,6 +24,13 @@ def child_pids():
         except OSError:
             continue
         if fields[1] == me and fields[0] != 'Z':
+            try:
+                with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                    cmdline = f.read()
+            except OSError:
+                continue
+            if b'multiprocessing.forkserver' in cmdline or b'resource_tracker' in cmdline:
+                continue
             pids.add(int(entry))
     return pids
 
@@ -215,3 +223,34 @@ def test_disco_master_on_another_port_needs_no_disco_port(pytester, http_url, cl
     result = pytester.runpytest('-p', 'no:cacheprovider', '--disco-master', http_url)
     result.assert_outcomes(passed=1)
     assert 'DISCO_PORT' not in os.environ
+
+
+def test_disco_master_purges_only_the_jobs_the_test_submitted(pytester, http_url, clean_environ):
+    # the master may be shared: a job someone else submits while the test runs is left alone
+    pytester.makefile('.txt', other=textwrap.dedent('''
+        from discolite import Disco, Job
+        def m(line, params):
+            yield line, 1
+        print(Job(master=Disco(%(url)r)).run(input=['raw://theirs'], map=m).name)
+    ''' % {'url': http_url}))
+    pytester.makepyfile(textwrap.dedent('''
+        import subprocess, sys
+        from disco.core import Job
+
+        def fun_map(line, params):
+            yield line, 1
+
+        def test_mine_and_theirs(disco):
+            mine = Job().run(input=['raw://mine'], map=fun_map)
+            mine.wait(poll_interval=0.05)
+            theirs = subprocess.run([sys.executable, 'other.txt'], capture_output=True,
+                                    text=True, check=True).stdout.strip()
+            open('names.txt', 'w').write(mine.name + ' ' + theirs)
+    '''))
+    result = pytester.runpytest('-p', 'no:cacheprovider', '--disco-master', http_url)
+    result.assert_outcomes(passed=1)
+    mine, theirs = (pytester.path / 'names.txt').read_text().split()
+    names = [name for _, _, name in Disco(http_url).joblist()]
+    assert theirs in names, 'a job the test did not submit was purged'
+    assert mine not in names, 'the job the test submitted was not purged'
+    Disco(http_url).purge(theirs)
