@@ -203,15 +203,14 @@ class DiscoOutputStream(object):
         self.size = self._v0.size
 
     def add(self, k, v):
-        """Append the record ``(k, v)``."""
+        """Append the record ``(k, v)`` (the per-record hot path, hence not via hunk_write)."""
         try:
             data = _dump_kv(k, v)
         except Exception as e:
             raise UnserializableRecord(k, v, e) from None
         n = len(data)
         if self.max_record_size and n > self.max_record_size:
-            raise ValueError("Record of size %d is larger than max_record_size: %d"
-                             % (n, self.max_record_size))
+            self._too_large(n)
         self._parts.append(data)
         self.hunk_size += n
         if self.hunk_size > self.min_hunk_size:
@@ -219,31 +218,27 @@ class DiscoOutputStream(object):
 
     def append(self, record):
         """Append ``record`` (usually a ``(k, v)`` tuple)."""
+        if type(record) is tuple and len(record) == 2:
+            return self.add(record[0], record[1])
         try:
-            if type(record) is tuple and len(record) == 2:
-                data = _dump_kv(record[0], record[1])
-            else:
-                data = pickle.dumps(record, 1)
+            data = pickle.dumps(record, 1)
         except Exception as e:
-            raise UnserializableRecord(*(record if type(record) is tuple and len(record) == 2
-                                         else (record, None)), e) from None
-        n = len(data)
-        if self.max_record_size and n > self.max_record_size:
-            raise ValueError("Record of size %d is larger than max_record_size: %d"
-                             % (n, self.max_record_size))
-        self._parts.append(data)
-        self.hunk_size += n
-        if self.hunk_size > self.min_hunk_size:
-            self.flush()
+            raise UnserializableRecord(record, None, e) from None
+        self.hunk_write(data)
 
     def hunk_write(self, data):
         """Append already pickled record bytes to the current hunk."""
         n = len(data)
         if self.max_record_size and n > self.max_record_size:
-            raise ValueError("Record of size %d is larger than max_record_size: %d"
-                             % (n, self.max_record_size))
+            self._too_large(n)
         self._parts.append(bytes(data))
         self.hunk_size += n
+        if self.hunk_size > self.min_hunk_size:
+            self.flush()
+
+    def _too_large(self, n):
+        raise ValueError("Record of size %d is larger than max_record_size: %d"
+                         % (n, self.max_record_size))
 
     def flush(self):
         """Write the buffered records as one hunk (an empty buffer writes the terminator)."""
