@@ -2,7 +2,7 @@
 import os
 
 from discolite import util
-from discolite.schemes import scheme_file, scheme_http
+from discolite.schemes import active_task, scheme_file, scheme_http
 
 
 def _task_local(url, task):
@@ -17,20 +17,12 @@ def _task_local(url, task):
     return None
 
 
-def _active_task():
-    try:
-        from discolite import worker
-    except ImportError:
-        return None
-    return getattr(worker, 'active_task', None)
-
-
 def open(url, task=None):
     """Open a ``disco://`` URL: local path via util.local_path (or the task's data dir), else
     ``http://HOST:DISCO_PORT/PATH``."""
     path = util.local_path(url)
     if path is None:
-        path = _task_local(url, task if task is not None else _active_task())
+        path = _task_local(url, task if task is not None else active_task())
     if path is not None:
         fd = scheme_file.open(path)
         try:

@@ -1,15 +1,15 @@
 """``tag://NAME``: DDFS tags. Readable only when ``DISCO_MASTER`` is an HTTP master with DDFS."""
 from discolite.error import DataError
+from discolite.schemes import OneOpenAtATime
 from discolite.settings import DiscoSettings
 
 
-class TagFile(object):
+class TagFile(OneOpenAtATime):
     """Concatenates the blobs of a tag (first readable replica of each), iterated by lines."""
 
     def __init__(self, url, blobs):
         self.url = url
         self.blobs = blobs
-        self._open = None
 
     def __iter__(self):
         from discolite.schemes import scheme_disco, scheme_http
@@ -23,17 +23,7 @@ class TagFile(object):
                     last = e
             else:
                 raise last or DataError("Tag blob has no replicas", self.url)
-            self._open = fd
-            try:
-                for line in fd:
-                    yield line
-            finally:
-                fd.close()
-                self._open = None
-
-    def close(self):
-        if self._open is not None:
-            self._open.close()
+            yield from self._read(fd, fd)
 
 
 def open(url, task=None, settings=None):
