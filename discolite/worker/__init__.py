@@ -42,19 +42,30 @@ def library_zip():
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as z:
             root = os.path.dirname(_PKG_DIR)
-            for dirpath, dirnames, filenames in os.walk(_PKG_DIR):
-                dirnames[:] = sorted(d for d in dirnames if d != '__pycache__')
-                for name in sorted(filenames):
-                    if name.endswith('.py'):
-                        path = os.path.join(dirpath, name)
-                        info = zipfile.ZipInfo(LIB_PREFIX + os.path.relpath(path, root),
-                                               (1980, 1, 1, 0, 0, 0))
-                        info.external_attr = (0o755 if name == 'worker.py' else 0o644) << 16
-                        info.compress_type = zipfile.ZIP_DEFLATED
-                        with open(path, 'rb') as f:
-                            z.writestr(info, f.read())
+            for path in _py_files(_PKG_DIR):
+                info = zipfile.ZipInfo(LIB_PREFIX + os.path.relpath(path, root),
+                                       (1980, 1, 1, 0, 0, 0))
+                # worker.py is the executable a Disco node starts
+                info.external_attr = (0o755 if os.path.basename(path) == 'worker.py'
+                                      else 0o644) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, _read(path))
         _library_zip = buf.getvalue()
     return _library_zip
+
+
+def _py_files(directory):
+    """The ``.py`` files below ``directory`` (not in ``__pycache__``), in a stable order."""
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if d != '__pycache__')
+        for name in sorted(filenames):
+            if name.endswith('.py'):
+                yield os.path.join(dirpath, name)
+
+
+def _read(path):
+    with open(path, 'rb') as f:
+        return f.read()
 
 
 def _strip(path):
@@ -145,24 +156,20 @@ class Worker(dict):
                                zipfile.ZIP_DEFLATED)
 
             for path in self._job_module_files(job):
-                with open(path, 'rb') as f:
-                    add(_strip(path), f.read())
+                add(_strip(path), _read(path))
             if not self.bin.startswith(LIB_PREFIX):
-                with open('/' + self.bin, 'rb') as f:
-                    add(self.bin, f.read())
+                add(self.bin, _read('/' + self.bin))
             files = self.getitem('required_files', job, jobargs) or {}
             if isinstance(files, dict):
                 for relpath, data in files.items():
                     add(_safe_arcname(relpath), data)
             else:
                 for path in files:
-                    with open(path, 'rb') as f:
-                        add(LIB_PREFIX + os.path.basename(path), f.read())
+                    add(LIB_PREFIX + os.path.basename(path), _read(path))
             for mod in self.getitem('required_modules', job, jobargs) or ():
                 if isinstance(mod, (tuple, list)):
                     for arcname, path in _module_files(*mod):
-                        with open(path, 'rb') as f:
-                            add(arcname, f.read())
+                        add(arcname, _read(path))
         return buf.getvalue()
 
     @staticmethod
@@ -244,13 +251,7 @@ def _module_files(name, path):
     root = os.path.dirname(path)
     for _ in parts[(0 if is_package else 1):]:
         root = os.path.dirname(root)
-    if is_package:
-        files = []
-        for dirpath, dirnames, filenames in os.walk(os.path.dirname(path)):
-            dirnames[:] = sorted(d for d in dirnames if d != '__pycache__')
-            files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith('.py'))
-    else:
-        files = [path]
+    files = list(_py_files(os.path.dirname(path))) if is_package else [path]
     for depth in range(1, len(parts)):  # the packages above it
         init = os.path.join(root, *parts[:depth], '__init__.py')
         if os.path.isfile(init):
