@@ -41,7 +41,7 @@ class Output(object):
         self.path, self.type, self.label = path_type_label
         os.makedirs(os.path.dirname(self.path) or '.', exist_ok=True)
         self.combiner = StreamCombiner(self.path, streams, params)
-        self.file = self.combiner.fds[-1] if hasattr(self.combiner, 'fds') else self.combiner
+        self.file = self.combiner.fds[-1]
         self.add = self.file.add
         self.size = 0
         self.closed = False
@@ -158,23 +158,22 @@ class Worker(BaseWorker):
         if interval:
             while True:
                 before = n
-                for item in itertools.islice(it, interval - (n % interval or 0) if n else interval):
+                for item in itertools.islice(it, interval):
                     n += 1
                     yield item
-                if n != before and n % interval == 0:  # (an empty chunk: the input has ended)
-                    protocol.send('MSG', message % n)
-                else:
+                if n - before < interval:  # a short chunk (maybe empty): the input has ended
                     break
+                protocol.send('MSG', message % n)
         else:
             for n, item in enumerate(it, 1):
                 yield item
         protocol.send('MSG', "Done: " + message % n)
 
     def output(self, task, label, streams):
-        key = label
-        out = self.outputs.get(key)
+        """The task's output for ``label`` (None: the unlabelled one), opened on first use."""
+        out = self.outputs.get(label)
         if out is None:
-            out = self.outputs[key] = Output(task.output(label), streams, self['params'])
+            out = self.outputs[label] = Output(task.output(label), streams, self['params'])
         return out
 
     def input_records(self, replicas, streams, reader, params):
