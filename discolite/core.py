@@ -162,8 +162,8 @@ class Disco(object):
 
     def results(self, jobspec, timeout=2000):
         """``(status, results)`` for one job, or ``(inactive, active)`` for a list of jobs."""
-        jobspecs = list(jobspec) if isinstance(jobspec, (list, tuple)) and \
-            not _is_result_pair(jobspec) else [jobspec]
+        many = isinstance(jobspec, (list, tuple)) and not _is_result_pair(jobspec)
+        jobspecs = list(jobspec) if many else [jobspec]
         names = []
         for spec in jobspecs:
             if isinstance(spec, (list, tuple)):
@@ -172,7 +172,7 @@ class Disco(object):
         timeout = _timeout_ms(timeout)  # invalid values are refused by the master (400)
         reply = self._json('/disco/ctrl/get_results', json.dumps([timeout, names]))
         results = [(name, (status, result)) for name, (status, result) in reply]
-        if isinstance(jobspec, (list, tuple)) and not _is_result_pair(jobspec):
+        if many:
             others, active = [], []
             for item in results:
                 (active if item[1][0] == 'active' else others).append(item)
