@@ -425,10 +425,10 @@ def unix_sort(filename, sort_buffer_size='10%'):
     if not os.path.isfile(filename):
         raise DataError("Invalid sort input file {0}".format(filename), filename)
     with open(filename, 'rb') as fd:
-        records = ((k, v) for k, v in sort_reader(fd, filename))
         out = filename + '.sorted'
         with open(out, 'wb') as o:
-            for k, v in _external_sort(records, filename, sort_buffer_size, raw=True):
+            for k, v in _external_sort(sort_reader(fd, filename), filename, sort_buffer_size,
+                                       raw=True):
                 o.write(k + b'\xff' + encode(v) + b'\x00')
     os.replace(out, filename)
 
@@ -551,12 +551,12 @@ def _external_sort(records, filename, sort_buffer_size, raw=False):
                 spill(buf)
                 buf = []
                 used = 0
-            if len(runs) > _MAX_OPEN_RUNS:
-                old = runs[:]
-                del runs[:]
-                spill(heapq.merge(*[_read_run(p) for p in old], key=keyf))
-                for p in old:
-                    os.unlink(p)
+                if len(runs) > _MAX_OPEN_RUNS:  # merge them into one: bounded open files
+                    old = runs[:]
+                    del runs[:]
+                    spill(heapq.merge(*[_read_run(p) for p in old], key=keyf))
+                    for p in old:
+                        os.unlink(p)
         buf.sort(key=keyf)
         if runs:
             if buf:
@@ -598,8 +598,7 @@ def disk_sort(worker, input, filename, sort_buffer_size='10%'):
             send('MSG', "Sorting {0}...".format(filename))
         except Exception:
             pass
-    for kv in _external_sort(_checked_keys(input), filename, sort_buffer_size):
-        yield kv
+    yield from _external_sort(_checked_keys(input), filename, sort_buffer_size)
 
 
 def dsorted(iterable, buffer_size=1e6, tempdir='.'):
