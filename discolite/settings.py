@@ -202,7 +202,7 @@ def validate(settings):
                          % (keep,))
     out['DISCOLITE_KEEP_GLOBALS'] = flag in _TRUE
     external = settings['DISCOLITE_EXTERNAL_WORKERS']
-    out['DISCOLITE_EXTERNAL_WORKERS'] = str(external).lower() in ('1', 'true', 'yes', 'on')
+    out['DISCOLITE_EXTERNAL_WORKERS'] = str(external).lower() in _TRUE
     out['DISCOLITE_DATA'] = settings['DISCOLITE_DATA'] or ''
     out['DISCOLITE_HOST'] = str(settings['DISCOLITE_HOST'])
     if not out['DISCOLITE_HOST'] or '/' in out['DISCOLITE_HOST']:
