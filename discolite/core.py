@@ -180,6 +180,8 @@ class Disco(object):
         return results[0][1]
 
     def check_results(self, jobname, start_time, timeout, poll_interval):
+        """The job's results when it is ready; raise JobError when it died or ``timeout``
+        (seconds since ``start_time``) has passed, else :class:`Continue`."""
         try:
             status, results = self.results(jobname, timeout=poll_interval)
         except CommError:
@@ -244,6 +246,8 @@ class Disco(object):
         return [replicas[0] for replicas in tag['urls']]
 
     def oob_get(self, jobname, key):
+        """The bytes stored under ``key`` (None if the job has no such key); an unknown job
+        raises DiscoError."""
         from discolite.ddfs import DDFS
         try:
             urls = self._oob_urls(jobname)
@@ -258,6 +262,7 @@ class Disco(object):
         return None
 
     def oob_list(self, jobname):
+        """The OOB keys of the job, each once, in the order of its OOB tag."""
         from discolite.ddfs import DDFS
         seen = []
         for url in self._oob_urls(jobname):

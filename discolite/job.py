@@ -70,6 +70,7 @@ class JobChain(dict):
         return self
 
     def walk(self):
+        """Start the jobs whose inputs are all ready; yield 1 for each job that is ready."""
         for job in self:
             status, results = job.results()
             if status == 'unknown job':
@@ -84,6 +85,7 @@ class JobChain(dict):
                 raise JobError(job, "Status {0}".format(status))
 
     def inputs(self, job):
+        """A list of URLs for each input of ``job``; ``[None]`` for a job not ready yet."""
         for input in iterify(self[job]):
             if isinstance(input, Job):
                 status, results = input.results()
@@ -137,6 +139,8 @@ class JobPack(object):
 
     @classmethod
     def offsets(cls, jobfile, magic=MAGIC, version=VERSION, format=HEADER_FORMAT, size=HEADER_SIZE):
+        """The four field offsets in the header of ``jobfile`` (magic, header size and order
+        are asserted)."""
         jobfile.seek(0)
         header = struct.unpack(format, jobfile.read(struct.calcsize(format)))
         assert header[0] & cls.MAGIC_MASK == magic, "Invalid jobpack magic."

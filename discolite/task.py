@@ -9,12 +9,14 @@ from discolite.error import DiscoError
 
 
 def hexhash(s):
+    """The first two hex digits of ``md5(s)`` (a str is UTF-8 encoded): a directory fan-out."""
     if isinstance(s, str):
         s = s.encode('utf-8')
     return hashlib.md5(s).hexdigest()[:2]
 
 
 def safe_name(name):
+    """``str(name)`` with every character outside ``[A-Za-z0-9_\-@:]`` replaced by ``_``."""
     return re.sub(r'[^A-Za-z0-9_\-@:]', '_', str(name))
 
 
@@ -27,6 +29,12 @@ MAX_OOB_KEY = 256
 
 
 class Task(object):
+    """The task a worker runs, built from the fields of the master's TASK payload.
+
+    Paths (:attr:`taskpath`, :meth:`path`, :meth:`output`) are relative to the
+    worker's working directory, as on a Disco node.
+    """
+
     def __init__(self, host='', jobfile='', jobname='', master=None, disco_port=None,
                  put_port=None, ddfs_data='', disco_data='', stage=None, group=None,
                  grouping=None, taskid=-1):
@@ -91,6 +99,7 @@ class Task(object):
         return self.path(self.output_filename(label))
 
     def output(self, label=None, typ='disco'):
+        """``(path, type, label)`` of an output: label None is the task's single output."""
         if label is None:
             return self.path(self.uid), typ, 0
         return self.output_path(label), 'part', label
@@ -118,6 +127,7 @@ class Task(object):
 
 
 def check_oob_key(key):
+    """Raise DiscoError unless ``key`` is a non-empty safe_name of at most MAX_OOB_KEY characters."""
     if not isinstance(key, str) or safe_name(key) != key or not key:
         raise DiscoError("OOB key contains invalid characters ({0})".format(key))
     if len(key) > MAX_OOB_KEY:

@@ -208,9 +208,11 @@ class Worker(dict):
         self.end(task, job, **jobargs)
 
     def run(self, task, job, **jobargs):
+        """Run ``task.stage`` of the job (subclasses implement the stages)."""
         raise NotImplementedError
 
     def end(self, task, job, **jobargs):
+        """Close and report the outputs, then tell the master the task is DONE."""
         self.send_outputs()
         protocol.send('MSG', "Results sent to master")
         protocol.send('DONE')

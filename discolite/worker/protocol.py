@@ -25,6 +25,7 @@ class ProtocolError(Exception):
 
 
 def encode(type, payload):
+    """One frame: ``<TYPE> SP <LEN> SP <JSON payload>\n``, LEN counting the JSON's bytes."""
     body = json.dumps(payload).encode('utf-8')
     return b'%s %d %s\n' % (type.encode('ascii'), len(body), body)
 
@@ -62,6 +63,8 @@ def decode(stream):
 
 
 class Channel(object):
+    """Where a task's messages go: ``send`` reports, ``request`` also returns the reply."""
+
     def send(self, type, payload=''):
         raise NotImplementedError
 
