@@ -68,6 +68,16 @@ from discolite.master.pool import Pool
 
 CLASSIC_WORKER = 'lib/discolite/'
 
+# indices into JobRecord.counts[stage] (Disco's [pending, waiting, running, done, failed])
+WAITING, RUNNING, DONE, FAILED = 1, 2, 3, 4
+
+
+def _recount(job, task, old, new):
+    """Move ``task`` from column ``old`` to column ``new`` of its stage's counts."""
+    counts = job.counts[task.stage]
+    counts[old] -= 1
+    counts[new] += 1
+
 
 class Scheduler(object):
     def __init__(self, master, config):
@@ -265,7 +275,7 @@ class Scheduler(object):
                 job.stage_results[stage] = []
                 continue
             job.stage_start = time.time()
-            job.counts[stage][1] = len(job.tasks)
+            job.counts[stage][WAITING] = len(job.tasks)
             job.events.add('master', 'Stage %s scheduled with %d tasks' % (stage, len(job.tasks)))
             return
 
@@ -357,9 +367,7 @@ class Scheduler(object):
         """Mark ``task`` running (the scheduler calls this before handing it to a runner)."""
         if task.state == 'running':
             return
-        counts = job.counts[task.stage]
-        counts[1] -= 1
-        counts[2] += 1
+        _recount(job, task, WAITING, RUNNING)
         task.state = 'running'
         task.started = time.time()
         task.outputs = []
@@ -446,9 +454,7 @@ class Scheduler(object):
         task.slot = None
         job.running.discard(task)
         job.remaining -= 1
-        counts = job.counts[task.stage]
-        counts[2] -= 1
-        counts[3] += 1
+        _recount(job, task, RUNNING, DONE)
         self.stats['job_ok'] += 1
         job.events.add(self.host, 'DONE: [%s] Task finished in %s'
                        % (task.name, duration(time.time() - task.started)))
@@ -469,9 +475,7 @@ class Scheduler(object):
         does; an ERROR message counts in ``data_error``).
         """
         job = task.job
-        counts = job.counts[task.stage]
-        counts[2] -= 1
-        counts[4] += 1
+        _recount(job, task, RUNNING, FAILED)
         task.slot = None
         job.running.discard(task)
         task.failures += 1
@@ -493,13 +497,12 @@ class Scheduler(object):
         task.not_before = time.time() + delay
         heapq.heappush(job.delayed, (task.not_before, task.taskid, task))
         self.retries += 1
-        counts[1] += 1
+        job.counts[task.stage][WAITING] += 1
 
     def _fatal(self, task, message):
         job = task.job
         if task.state == 'running':
-            job.counts[task.stage][2] -= 1
-            job.counts[task.stage][4] += 1
+            _recount(job, task, RUNNING, FAILED)
             job.running.discard(task)
         task.state = 'failed'
         self.stats['error'] += 1
@@ -527,8 +530,7 @@ class Scheduler(object):
     def _stop_tasks(self, job):
         """Kill the job's running tasks (SIGKILL: works on a task that never returns)."""
         for task in list(job.running):
-            job.counts[task.stage][2] -= 1
-            job.counts[task.stage][1] += 1
+            _recount(job, task, RUNNING, WAITING)
             task.state = 'waiting'
             slot = task.slot
             task.slot = None
