@@ -296,16 +296,12 @@ class Scheduler(object):
             if inputs or prev is None:
                 groups = [((0, ''), inputs)]
         elif grouping == 'group_label':
-            if prev is None:
-                bylabel = {}
-                for iid, _, urls in inputs:
-                    for label in self._input_labels(urls):
-                        bylabel.setdefault(label, []).append((iid, label, urls))
-            else:
-                bylabel = {}
-                for iid, _, urls in inputs:
-                    for label in sorted(labels.get(urls[0], ())):
-                        bylabel.setdefault(label, []).append((iid, label, urls))
+            bylabel = {}
+            for iid, _, urls in inputs:
+                found = self._input_labels(urls) if prev is None \
+                    else sorted(labels.get(urls[0], ()))
+                for label in found:
+                    bylabel.setdefault(label, []).append((iid, label, urls))
             groups = [((label, ''), bylabel[label]) for label in sorted(bylabel)]
         tasks = []
         for group, task_inputs in groups:
