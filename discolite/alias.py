@@ -111,7 +111,6 @@ def install():
 
 def uninstall():
     """Remove the alias and forget the ``disco.*`` modules it provided."""
-    global _finder
     if _finder is not None:
         while _finder in sys.meta_path:
             sys.meta_path.remove(_finder)

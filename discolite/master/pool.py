@@ -138,7 +138,6 @@ class Slot(object):
         self.task = None
         self.retired = False
         self.exitcode = None      # set once the process has been reaped
-        self.started = time.time()
 
     @property
     def pid(self):
@@ -175,8 +174,6 @@ class Pool(object):
         self.size = size
         self.slots = []
         self._next = 0
-        self.spawned = 0        # processes started, over the pool's life
-        self.crashed = 0        # processes that died without being retired first
 
     # -- scheduler thread only
 
@@ -185,7 +182,6 @@ class Pool(object):
         while sum(1 for s in self.slots if not s.retired) < self.size:
             slot = Slot(self, self._next)
             self._next += 1
-            self.spawned += 1
             self.slots.append(slot)
 
     def wait(self, extra, timeout):
@@ -219,8 +215,6 @@ class Pool(object):
                     events.append((slot, slot.conn.recv()))
             except (EOFError, OSError):
                 pass
-            if not slot.retired:
-                self.crashed += 1
             self.remove(slot)
             events.append((slot, None))
         return events

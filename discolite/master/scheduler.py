@@ -95,7 +95,6 @@ class Scheduler(object):
         self.seq = 0
         self.blacklisted = set()
         self.stats = {'job_ok': 0, 'data_error': 0, 'error': 0}
-        self.retries = 0                  # task retries scheduled, over the master's life
         self.errors = 0                   # unexpected errors the scheduler thread survived
         self.accept_new_jobs = True
         self.pool = Pool(config['DISCOLITE_WORKERS'], config['DISCOLITE_START_METHOD'],
@@ -492,7 +491,6 @@ class Scheduler(object):
         task.state = 'waiting'
         task.not_before = time.time() + delay
         heapq.heappush(job.delayed, (task.not_before, task.taskid, task))
-        self.retries += 1
         job.counts[task.stage][WAITING] += 1
 
     def _fatal(self, task, message):
@@ -575,10 +573,6 @@ class Scheduler(object):
                 if left <= 0:
                     return
                 self.changed.wait(left)
-
-    def running_hosts(self):
-        with self.lock:
-            return [job.name for job in self.active.values() for _ in job.running]
 
 
 def _wait_dead(pids, timeout):
