@@ -31,6 +31,7 @@ import subprocess
 import threading
 import time
 
+from discolite.master.storage import inside
 from discolite.settings import DiscoSettings
 
 MAX_PAYLOAD = 100 * 1024 * 1024
@@ -233,8 +234,7 @@ class _Run(object):
     def _spawn(self):
         job = self.job
         worker = os.path.join(job.jobhome, job.jobdict['worker'])
-        home = os.path.realpath(job.jobhome)
-        if not os.path.realpath(worker).startswith(home + os.sep):
+        if not inside(worker, job.jobhome):  # checked at submission; a task may have moved it
             raise OSError('worker %r is outside the job home' % job.jobdict['worker'])
         r, w = os.pipe()
         try:
@@ -411,8 +411,7 @@ class _Run(object):
             return 'output path %r is absolute' % path
         if '..' in path.split('/'):
             return 'output path %r leaves the job home' % path
-        home = os.path.realpath(self.job.jobhome)
-        if not os.path.realpath(os.path.join(home, path)).startswith(home + os.sep):
+        if not inside(os.path.join(self.job.jobhome, path), self.job.jobhome):
             return 'output path %r leaves the job home' % path
         return None
 

@@ -65,6 +65,7 @@ from discolite.master import jobpack as jp
 from discolite.master.events import EventLog, duration
 from discolite.master.jobs import JobRecord, TaskRecord, new_jobname
 from discolite.master.pool import Pool
+from discolite.master.storage import inside
 
 CLASSIC_WORKER = 'lib/discolite/'
 
@@ -215,8 +216,7 @@ class Scheduler(object):
             raise jp.JobPackError('invalid jobhome: %s' % e)
         if not in_pool:
             worker = os.path.join(jobhome, jobdict['worker'])
-            if not os.path.realpath(worker).startswith(os.path.realpath(jobhome) + os.sep) \
-                    or not os.path.isfile(worker):
+            if not inside(worker, jobhome) or not os.path.isfile(worker):
                 self.storage.remove_job(name)
                 raise jp.JobPackError("invalid worker: %r is not a file in the job home"
                                       % jobdict['worker'])

@@ -20,6 +20,11 @@ class UnsafeJobHome(ValueError):
     pass
 
 
+def inside(path, base):
+    """True when ``path`` resolves (symbolic links followed) to something below ``base``."""
+    return os.path.realpath(path).startswith(os.path.realpath(base) + os.sep)
+
+
 class Storage(object):
     def __init__(self, root, host):
         self.owns_root = not root
