@@ -154,6 +154,15 @@ def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _text(payload):
+    """A message payload as event text: a string as it is, anything else as its JSON."""
+    return payload if isinstance(payload, str) else json.dumps(payload)
+
+
+def _invalid(mtype, payload):
+    return ProtocolError('invalid %s payload: %s' % (mtype, json.dumps(payload)[:200]))
+
+
 class ExternalRunner(object):
     """Starts, serves and stops the worker processes of external-worker tasks."""
 
@@ -348,7 +357,7 @@ class _Run(object):
             if mtype != 'WORKER':
                 raise ProtocolError('first message must be WORKER, not %s' % mtype)
             if not isinstance(payload, dict) or not _is_int(payload.get('pid')):
-                raise ProtocolError('invalid WORKER payload: %s' % json.dumps(payload)[:200])
+                raise _invalid('WORKER', payload)
             if payload.get('version') != '1.1':
                 self._report('FATAL', 'Worker protocol version %s is not supported (1.1 '
                                       'expected)' % json.dumps(payload.get('version')),
@@ -383,16 +392,14 @@ class _Run(object):
         self._reply('OK', 'pong')
 
     def _on_MSG(self, payload):
-        if not isinstance(payload, str):
-            payload = json.dumps(payload)
-        if not self._report('MSG', payload):
+        if not self._report('MSG', _text(payload)):
             return False
         self._reply('OK', 'ok')
 
     def _on_OUTPUT(self, payload):
         if not (isinstance(payload, list) and len(payload) == 3 and _is_int(payload[0])
                 and isinstance(payload[1], str) and _is_int(payload[2]) and payload[2] >= 0):
-            raise ProtocolError('invalid OUTPUT payload: %s' % json.dumps(payload)[:200])
+            raise _invalid('OUTPUT', payload)
         label, path, size = payload
         problem = self._output_problem(path)
         if problem:
@@ -420,13 +427,11 @@ class _Run(object):
         return False
 
     def _on_ERROR(self, payload):
-        self._report('ERROR', payload if isinstance(payload, str) else json.dumps(payload),
-                     final=True)
+        self._report('ERROR', _text(payload), final=True)
         return False
 
     def _on_FATAL(self, payload):
-        self._report('FATAL', payload if isinstance(payload, str) else json.dumps(payload),
-                     final=True)
+        self._report('FATAL', _text(payload), final=True)
         return False
 
     def _inputs(self):
@@ -454,7 +459,7 @@ class _Run(object):
             else:
                 chosen = [i for i in inputs if i[0] in ids]
         else:
-            raise ProtocolError('invalid INPUT payload: %s' % json.dumps(payload)[:200])
+            raise _invalid('INPUT', payload)
         items = [[iid, 'ok', label, self._replicas(iid, urls, self.failed)]
                  for iid, label, urls in chosen]
         self._reply('INPUT', ['done', items])
@@ -462,7 +467,7 @@ class _Run(object):
     def _on_INPUT_ERR(self, payload):
         if not (isinstance(payload, list) and len(payload) == 2 and _is_int(payload[0])
                 and isinstance(payload[1], list) and all(_is_int(r) for r in payload[1])):
-            raise ProtocolError('invalid INPUT_ERR payload: %s' % json.dumps(payload)[:200])
+            raise _invalid('INPUT_ERR', payload)
         iid, rids = payload
         urls = {i: u for i, _label, u in self._inputs()}.get(iid)
         if urls is None:
