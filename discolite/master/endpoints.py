@@ -52,7 +52,7 @@ def _term(value):
         else repr(value)
 
 
-def _range(request, size):
+def _range(request):
     """Start offset of a ``Range: bytes=N-`` header, or None."""
     header = request.headers.get('range')
     if not header or not header.startswith('bytes='):
@@ -65,7 +65,7 @@ def _range(request, size):
 
 
 def _serve_bytes(request, data, content_type):
-    start = _range(request, len(data))
+    start = _range(request)
     if start is None:
         return Response(200, data, content_type)
     if start >= len(data):
