@@ -75,6 +75,14 @@ def _serve_bytes(request, data, content_type):
                      'Accept-Ranges': 'bytes'})
 
 
+def strip_proxy(path):
+    """``/proxy/<host>/<method>/<rest>`` (a request relayed by DISCO_PROXY) as ``/<rest>``."""
+    if path.startswith('/proxy/'):
+        parts = path.split('/', 4)
+        path = '/' + (parts[4] if len(parts) > 4 else '')
+    return path
+
+
 class App(object):
     """Dispatches requests to the handlers below."""
 
@@ -109,9 +117,7 @@ class App(object):
             path = request.path
             if '%' in path:  # the HTTP server decodes paths; do the same for local requests
                 path = unquote(path)
-            if path.startswith('/proxy/'):
-                parts = path.split('/', 4)
-                path = '/' + (parts[4] if len(parts) > 4 else '')
+            path = strip_proxy(path)
             if request.method == 'POST' and path.startswith('/disco/job/'):
                 return self.new_job(request)
             table = self.get if request.method in ('GET', 'HEAD') else \

@@ -25,9 +25,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
+from discolite.master.endpoints import MAX_JOBPACK, strip_proxy
 from discolite.transport import Request, Response
 
-MAX_JOBPACK = 1 << 30
 MAX_BODY = 64 << 20
 CHUNK = 1 << 20
 SERVER = 'discolite'
@@ -187,10 +187,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _data_file(self, master, path):
         """Stream ``/disco/<host>/...`` data files from disk; False to let App answer."""
-        p = path
-        if p.startswith('/proxy/'):
-            bits = p.split('/', 4)
-            p = '/' + (bits[4] if len(bits) > 4 else '')
+        p = strip_proxy(path)
         if not p.startswith('/disco/') or p.startswith('/disco/ctrl/') or \
                 p.startswith('/disco/job/') or p == '/disco/version':
             return False
