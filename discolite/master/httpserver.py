@@ -140,9 +140,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get('Content-Length') or 0)
         except ValueError:
-            self.close_connection = True
-            self._error(400, 'Bad Content-Length.')
-            return False
+            length = -1
         if length < 0:
             self.close_connection = True
             self._error(400, 'Bad Content-Length.')
