@@ -37,6 +37,7 @@ class TaskRecord(object):
         self.outputs = []
         self.started = None
         self.slot = None
+        self.slot_host = None         # where it runs (set when it starts)
         self.msg_times = []          # (virtual) arrival times of recent MSGs, for the throttle
         self.msg_clock = None
         self.result = None
@@ -86,11 +87,8 @@ class JobRecord(object):
         return None
 
     def pipeline_info(self):
-        info = []
-        for stage, _ in self.pipeline:
-            pending, waiting, running, done, failed = self.counts[stage]
-            info.append([stage, pending, waiting, running, done, failed])
-        return info
+        """``[[stage, pending, waiting, running, done, failed]]``, as Disco's jobinfo."""
+        return [[stage] + self.counts[stage] for stage, _ in self.pipeline]
 
     def info(self):
         return {'timestamp': self.timestamp,
@@ -99,6 +97,5 @@ class JobRecord(object):
                 'results': [u for r in self.results for u in (r if isinstance(r, list) else [r])],
                 'inputs': [u for i in self.inputs for u in i],
                 'worker': self.jobdict.get('worker', ''),
-                'hosts': [t.slot_host for t in sorted(self.running, key=lambda t: t.taskid)
-                          if hasattr(t, 'slot_host')],
+                'hosts': [t.slot_host for t in sorted(self.running, key=lambda t: t.taskid)],
                 'owner': self.jobdict.get('owner', '')}
