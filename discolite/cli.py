@@ -196,29 +196,27 @@ def cmd_events(args):
     name = _job(args, args.job)
     offset = args.offset
     while True:
-        if args.raw:
-            text = _call(_unknown(name), name, disco.rawevents, name, offset)
-            if text:
-                sys.stdout.write(text)
-                offset += len(text.encode('utf-8'))
-        else:
-            for offset, (timestamp, host, message) in _call(_unknown(name), name, disco.events,
-                                                            name, offset):
-                _out('%s %-10s %s' % (timestamp, host, message))
+        offset = _call(_unknown(name), name, _print_events, disco, name, offset, args.raw)
         sys.stdout.flush()
         if not args.follow:
             return
         status = _call(_unknown(name), name, disco.jobinfo, name).get('active')
         if status not in ('active', 'initializing'):
             # one last read: the final events may have arrived with the status change
-            if args.raw:
-                text = disco.rawevents(name, offset)
-                sys.stdout.write(text)
-            else:
-                for offset, (timestamp, host, message) in disco.events(name, offset):
-                    _out('%s %-10s %s' % (timestamp, host, message))
+            _print_events(disco, name, offset, args.raw)
             return 0 if status == 'ready' else 1
         time.sleep(args.interval)
+
+
+def _print_events(disco, name, offset, raw):
+    """Print the events of job ``name`` from byte ``offset`` on; returns the offset reached."""
+    if raw:
+        text = disco.rawevents(name, offset)
+        sys.stdout.write(text)
+        return offset + len(text.encode('utf-8'))
+    for offset, (timestamp, host, message) in disco.events(name, offset):
+        _out('%s %-10s %s' % (timestamp, host, message))
+    return offset
 
 
 class Progress(object):
