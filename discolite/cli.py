@@ -152,25 +152,24 @@ def cmd_jobinfo(args):
     _out('started   %s' % info.get('timestamp'))
     _out('owner     %s' % info.get('owner'))
     _out('worker    %s' % info.get('worker'))
-    inputs = info.get('inputs') or []
-    _out('inputs    %d' % len(inputs))
-    for url in inputs[:args.max]:
-        _out('  %s' % _short(url))
-    if len(inputs) > args.max:
-        _out('  ... %d more' % (len(inputs) - args.max))
+    _out_list('inputs    %d', info.get('inputs') or [], args.max, _short)
     _out('stages    %-14s %7s %7s %7s %7s %7s'
          % ('stage', 'pending', 'waiting', 'running', 'done', 'failed'))
     for stage in info.get('pipeline') or []:
         _out('          %-14s %7d %7d %7d %7d %7d' % tuple(stage))
-    results = info.get('results') or []
-    _out('results   %d' % len(results))
-    for url in results[:args.max]:
-        _out('  %s' % url)
-    if len(results) > args.max:
-        _out('  ... %d more' % (len(results) - args.max))
+    _out_list('results   %d', info.get('results') or [], args.max)
     hosts = info.get('hosts') or []
     if hosts:
         _out('running   %s' % ', '.join(hosts))
+
+
+def _out_list(title, items, limit, show=str):
+    """``title % len(items)``, then at most ``limit`` items, indented, and how many were left out."""
+    _out(title % len(items))
+    for item in items[:limit]:
+        _out('  %s' % show(item))
+    if len(items) > limit:
+        _out('  ... %d more' % (len(items) - limit))
 
 
 def _nonnegative(cast):
