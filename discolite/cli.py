@@ -113,6 +113,14 @@ def _print_urls(results):
             _out(str(entry).rstrip())
 
 
+def _print_results(disco, results, urls):
+    """Print result URLs (one line per result, replicas TAB-separated) or the records."""
+    if urls:
+        _print_urls(results)
+    else:
+        _print_records(disco, results)
+
+
 def _print_records(disco, results):
     from discolite.core import result_iterator
     for record in result_iterator(results, ddfs=disco.master):
@@ -283,10 +291,7 @@ def cmd_wait(args):
         raise CLIError(_unknown(name))
     if status != 'ready':
         raise CLIError('job %s is %s%s' % (name, status, _failure_hint(disco, name)))
-    if args.records:
-        _print_records(disco, results)
-    else:
-        _print_urls(results)
+    _print_results(disco, results, urls=not args.records)
 
 
 def _failure_hint(disco, name):
@@ -310,7 +315,7 @@ def _failure_hint(disco, name):
     return ': %s (see `discolite events %s`)' % (text, name)
 
 
-def _ready_results(args, disco, name):
+def _ready_results(disco, name):
     status, results = disco.results(name, timeout=0)
     if status == 'unknown job':
         raise CLIError(_unknown(name))
@@ -324,11 +329,7 @@ def _ready_results(args, disco, name):
 def cmd_results(args):
     disco = _disco(args)
     name = _job(args, args.job)
-    results = _ready_results(args, disco, name)
-    if args.urls:
-        _print_urls(results)
-    else:
-        _print_records(disco, results)
+    _print_results(disco, _ready_results(disco, name), args.urls)
 
 
 def cmd_stageresults(args):
@@ -337,10 +338,7 @@ def cmd_stageresults(args):
     results = _call("job %%(job)r is unknown, or its stage %r has not finished "
                     "(stages are listed by `discolite jobinfo`)" % args.stage, name,
                     disco.stageresults, name, args.stage)
-    if args.urls:
-        _print_urls(results)
-    else:
-        _print_records(disco, results)
+    _print_results(disco, results, args.urls)
 
 
 def cmd_oob(args):
