@@ -86,6 +86,7 @@ def is_alias_module(module):
 
 
 def installed():
+    """True while the alias is in effect (``install()`` called and not undone)."""
     return _finder is not None and _finder in sys.meta_path
 
 

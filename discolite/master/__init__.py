@@ -89,6 +89,7 @@ class Master(object):
 
 
 def get_master(url):
+    """The open in-process master with this ``local://`` URL, or None."""
     with _lock:
         return _masters.get(url)
 

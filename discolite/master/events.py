@@ -9,11 +9,13 @@ import time
 
 
 def timestamp(t=None):
+    """Local time ``t`` (default now) as Disco writes it: ``YYYY/MM/DD HH:MM:SS``."""
     tm = time.localtime(t)
     return '%d/%02d/%02d %02d:%02d:%02d' % tm[:6]
 
 
 def duration(seconds):
+    """Seconds as Disco's ``H:MM:SS.mmm``."""
     ms = int(round(seconds * 1000))
     h, rest = divmod(ms, 3600000)
     m, rest = divmod(rest, 60000)
@@ -25,6 +27,7 @@ MAX_MESSAGE = 8192
 
 
 def format_line(host, message, t=None):
+    """One event line; bytes are decoded (or shown escaped) and long messages cut short."""
     if isinstance(message, bytes):
         try:
             message = message.decode('utf-8')

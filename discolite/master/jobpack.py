@@ -21,6 +21,7 @@ class ParsedJobPack(object):
 
 
 def parse(data):
+    """Split and check job pack bytes; a :class:`ParsedJobPack`, or raises JobPackError."""
     if len(data) < HEADER_SIZE or data[:2] != b'\xd5\xc0':
         raise JobPackError('invalid header')
     magic, dict_off, envs_off, home_off, data_off = struct.unpack('!IIIII', data[:20])
@@ -47,6 +48,7 @@ def parse(data):
 
 
 def check_jobdict(version, jobdict):
+    """Raise JobPackError when a required key is missing or a value is malformed."""
     required = ['prefix', 'worker', 'owner']
     required += ['input', 'nr_reduces', 'scheduler'] if version == 1 else \
         ['pipeline', 'inputs', 'scheduler']

@@ -165,6 +165,8 @@ def _main_module_hidden():
 
 
 class Pool(object):
+    """``size`` worker processes (slots) that the scheduler thread keeps filled."""
+
     def __init__(self, size, start_method, roots, keep_globals=False):
         self.ctx = multiprocessing.get_context(start_method)
         if start_method == 'forkserver':
@@ -239,9 +241,11 @@ class Pool(object):
     # -- any thread holding the scheduler lock
 
     def idle(self):
+        """Slots that may take a task now."""
         return [s for s in self.slots if s.task is None and not s.retired]
 
     def run(self, slot, task, payload, inputs, jobhome, pythonpath):
+        """Send ``task`` to ``slot``'s process; its messages come back through :meth:`wait`."""
         slot.task = task
         try:
             slot.conn.send(('task', payload, inputs, jobhome, pythonpath))

@@ -81,6 +81,8 @@ def _recount(job, task, old, new):
 
 
 class Scheduler(object):
+    """The job and task state machine of one master (see the module docstring)."""
+
     def __init__(self, master, config):
         self.master = master
         self.storage = master.storage
@@ -121,12 +123,14 @@ class Scheduler(object):
             raise self._start_error
 
     def wake(self):
+        """Make the scheduler thread look at the state again (from any thread)."""
         try:
             os.write(self._wake_w, b'x')
         except (BlockingIOError, OSError):
             pass
 
     def close(self):
+        """Kill the active jobs, stop the scheduler thread and the pool."""
         with self.lock:
             if self.closed:
                 return
@@ -351,6 +355,7 @@ class Scheduler(object):
         return next_due
 
     def task_payload(self, job, task):
+        """The TASK message a worker gets for ``task`` (Disco's field names and meanings)."""
         return {'taskid': task.taskid, 'master': self.master.url,
                 'disco_port': self.master.disco_port, 'put_port': self.master.disco_port,
                 'ddfs_data': self.storage.oob_root, 'disco_data': self.storage.disco_data,
@@ -537,6 +542,7 @@ class Scheduler(object):
         self.wake()
 
     def kill(self, name):
+        """End the named job as dead if it is active (an unknown name is ignored, as on Disco)."""
         with self.lock:
             job = self.jobs.get(name)
             if job is not None and job.status == 'active':
@@ -544,6 +550,10 @@ class Scheduler(object):
         self.wake()
 
     def forget(self, name, purge):
+        """Kill the job and drop its record and events; ``purge`` also deletes its data.
+
+        With ``purge`` the data goes even for a name the master no longer knows.
+        """
         pids = []
         with self.lock:
             job = self.jobs.pop(name, None)

@@ -26,6 +26,8 @@ def inside(path, base):
 
 
 class Storage(object):
+    """Paths and URLs under one master's data root (a fresh temp dir when ``root`` is empty)."""
+
     def __init__(self, root, host):
         self.owns_root = not root
         self.root = os.path.abspath(root or tempfile.mkdtemp(prefix='discolite-'))
@@ -92,6 +94,7 @@ class Storage(object):
         return home, jobfile
 
     def remove_job(self, jobname, data=True):
+        """Delete the job's events; with ``data`` also its job home, outputs and OOB values."""
         shutil.rmtree(self.master_dir(jobname), ignore_errors=True)
         if data:
             shutil.rmtree(self.jobhome(jobname), ignore_errors=True)
@@ -104,6 +107,7 @@ class Storage(object):
                     pass
 
     def destroy(self):
+        """Delete the data root if this Storage created it (a temporary one)."""
         if self.owns_root:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 
 class Request(object):
+    """A request to a master: ``url`` is the path and query (``/disco/...?name=...``)."""
+
     def __init__(self, method, url, body=None, headers=None):
         self.method = method
         self.url = url
@@ -24,6 +26,8 @@ class Request(object):
 
 
 class Response(object):
+    """A master's answer; ``body`` is always bytes (a str is UTF-8 encoded)."""
+
     def __init__(self, status=200, body=b'', content_type='application/json', headers=None):
         self.status = status
         self.body = body if isinstance(body, bytes) else body.encode('utf-8')
@@ -35,6 +39,8 @@ class Response(object):
 
 
 class Transport(object):
+    """Turns a :class:`Request` into a :class:`Response`."""
+
     def handle(self, request):
         raise NotImplementedError
 
