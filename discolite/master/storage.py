@@ -95,14 +95,14 @@ class Storage(object):
 
     def remove_job(self, jobname, data=True):
         """Delete the job's events; with ``data`` also its job home, outputs and OOB values."""
-        shutil.rmtree(self.master_dir(jobname), ignore_errors=True)
+        events, home, oob = self.master_dir(jobname), self.jobhome(jobname), self.oob_dir(jobname)
+        shutil.rmtree(events, ignore_errors=True)
         if data:
-            shutil.rmtree(self.jobhome(jobname), ignore_errors=True)
-            shutil.rmtree(self.oob_dir(jobname), ignore_errors=True)
-            for d in (os.path.dirname(self.jobhome(jobname)), os.path.dirname(self.oob_dir(jobname)),
-                      os.path.dirname(self.master_dir(jobname))):
+            shutil.rmtree(home, ignore_errors=True)
+            shutil.rmtree(oob, ignore_errors=True)
+            for d in (home, oob, events):  # their <hh> parents, once empty
                 try:
-                    os.rmdir(d)
+                    os.rmdir(os.path.dirname(d))
                 except OSError:
                     pass
 
