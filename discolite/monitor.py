@@ -15,6 +15,8 @@ RESET = '\033[0m'
 
 
 class EventMonitor(object):
+    """Prints the new events of one job (and a status line) each time it is refreshed."""
+
     def __init__(self, disco, jobname, show=None, poll_interval=2, stream=None):
         self.disco = disco
         self.jobname = jobname
@@ -24,13 +26,13 @@ class EventMonitor(object):
         self.poll_interval = poll_interval
         self.out = stream
         self.color = False
-        if self.show and self.show != 'json':
+        if self.show == 'json':
+            self.out = stream or sys.stdout
+        elif self.show:
             self.out = stream or sys.stderr
             self.color = self.show != 'nocolor' and getattr(self.out, 'isatty', lambda: False)()
             if self.color:
                 self.out.write('\033[1mJob %s\033[0m\n' % jobname)
-        elif self.show == 'json':
-            self.out = stream or sys.stdout
 
     def refresh(self, final=False):
         if not self.show:
