@@ -16,7 +16,7 @@ def hexhash(s):
 
 
 def safe_name(name):
-    """``str(name)`` with every character outside ``[A-Za-z0-9_\-@:]`` replaced by ``_``."""
+    r"""``str(name)`` with every character outside ``[A-Za-z0-9_\-@:]`` replaced by ``_``."""
     return re.sub(r'[^A-Za-z0-9_\-@:]', '_', str(name))
 
 
