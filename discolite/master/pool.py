@@ -61,6 +61,41 @@ def _release_forkserver():
         pass
 
 
+def _prctl(option, arg):
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0)
+
+
+def _start_group_watchdog():
+    """Fork a tiny process that SIGKILLs this worker's process group once the worker is gone.
+
+    Processes that task code starts (``subprocess``, ``multiprocessing``) belong to the
+    worker's group.  When the master is killed outright, the worker dies of its death
+    signal and nothing else would be left to stop them; the watchdog is told of the
+    worker's death by its own death signal (SIGUSR1, caught) and kills the group.
+    """
+    worker = os.getpid()
+    group = os.getpgid(0)
+    try:
+        pid = os.fork()
+    except OSError:
+        return
+    if pid:
+        return
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGINT, signal.SIGTERM})
+        os.setpgid(0, 0)  # out of the group it will kill
+        _prctl(1, signal.SIGUSR1)  # PR_SET_PDEATHSIG
+        _prctl(15, b'discolite-watch')  # PR_SET_NAME
+        os.closerange(3, 1 << 16)  # hold none of the worker's pipes open
+        if os.getppid() == worker:
+            signal.sigwait({signal.SIGUSR1})
+        os.killpg(group, signal.SIGKILL)
+    except BaseException:
+        pass
+    os._exit(0)
+
+
 def child_main(conn, roots, keep_globals, parent_pid):
     """Loop of a pool process: run tasks sent by the master until told to exit."""
     _die_with_parent()
@@ -71,6 +106,8 @@ def child_main(conn, roots, keep_globals, parent_pid):
         os.setpgid(0, 0)  # our own process group: killing it also kills what the task started
     except OSError:
         pass
+    else:
+        _start_group_watchdog()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the master's to handle
     # A Disco task is an ordinary process: job code may start processes of its own
     # (multiprocessing refuses to in a daemonic one).  The master still kills us.

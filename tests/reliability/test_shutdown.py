@@ -29,6 +29,14 @@ def sleep_map(entry, params):
     time.sleep(1000)
     yield entry, 1
 
+def child_map(entry, params):
+    import os, subprocess, time
+    child = subprocess.Popen(['sleep', '1000'])   # a process the task itself starts
+    with open(os.path.join(os.environ['CHILD_PIDS'], str(child.pid)), 'w'):
+        pass
+    time.sleep(1000)
+    yield entry, 1
+
 def start(map, default=False):
     if default:
         disco = Disco()
@@ -161,6 +169,35 @@ def test_a_killed_interpreter_leaves_no_pool_processes(sig, start_method):
         wait_for(lambda: not any(alive(p) for p in kids), timeout=10)
     finally:
         for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+@pytest.mark.parametrize('start_method', ['forkserver', 'fork'])
+def test_a_killed_interpreter_leaves_no_process_the_tasks_started(start_method, tmp_path):
+    """Processes started by task code die with the master too, even under SIGKILL."""
+    script = SCRIPT_HEAD + textwrap.dedent('''
+        master, job = start(child_map)
+        print('WAITING', flush=True)
+        job.wait()
+    ''')
+    env = dict(os.environ, PYTHONUNBUFFERED='1', DISCOLITE_START_METHOD=start_method,
+               CHILD_PIDS=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    read_header(proc)
+    assert proc.stdout.readline().strip() == 'WAITING'
+    wait_for(lambda: len(os.listdir(tmp_path)) == 2, timeout=10)
+    children = [int(name) for name in os.listdir(tmp_path)]
+    assert all(alive(pid) for pid in children)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=20)
+    try:
+        wait_for(lambda: not any(alive(pid) for pid in children), timeout=10)
+    finally:
+        for pid in children:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
