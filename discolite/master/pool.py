@@ -17,6 +17,11 @@ the thread that forked them).
 A slot whose task failed (ERROR, FATAL) is retired too: task code may have
 left the process in a state the next task should not inherit (resource
 limits, signal handlers, half-imported modules, a fragmented heap).
+
+Nothing outlives the master: each worker leads its own process group (killed
+with it, taking along whatever its task started), dies of ``PR_SET_PDEATHSIG``
+when the master dies, and has a tiny watchdog process that kills the group if
+the worker dies first (see :func:`_start_group_watchdog`).
 """
 import contextlib
 import multiprocessing
