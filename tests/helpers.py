@@ -54,3 +54,22 @@ def http_master(data_dir, workers=2, args=()):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def serve_http(handler, ssl_context=None):
+    """Serve ``handler`` (a BaseHTTPRequestHandler class) on a free 127.0.0.1 port in a
+    thread; yield the base URL (https with ``ssl_context``)."""
+    import http.server
+    import threading
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    if ssl_context is not None:
+        server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield '%s://127.0.0.1:%d' % ('https' if ssl_context else 'http', server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()

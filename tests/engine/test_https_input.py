@@ -8,11 +8,11 @@ import os
 import shutil
 import ssl
 import subprocess
-import threading
 
 import pytest
 
 from discolite import Disco, Job, result_iterator
+from tests.helpers import serve_http
 
 pytestmark = pytest.mark.skipif(not shutil.which('openssl'), reason='needs openssl')
 
@@ -36,18 +36,10 @@ def https_base(tmp_path, monkeypatch):
                     '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
                     '-keyout', key, '-out', cert], check=True, capture_output=True)
     monkeypatch.setenv('SSL_CERT_FILE', cert)
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield 'https://127.0.0.1:%d' % server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(Handler, context) as url:
+        yield url
 
 
 def line_map(line, params):

@@ -1,6 +1,5 @@
 """Input schemes, replicas and chaining (DISCO-SPEC §2.8, §3.4-3.5, §11.2 Chaining)."""
 import http.server
-import threading
 
 import pytest
 
@@ -9,6 +8,7 @@ from discolite.util import read_index
 from discolite.worker.classic.func import chain_reader, nop_map, sum_reduce
 
 from tests.engine.common import POLL, fails, results, run, run_results, task_messages
+from tests.helpers import serve_http
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -49,15 +49,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def http_base():
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield 'http://127.0.0.1:%d' % server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(Handler) as url:
+        yield url
 
 
 def lines_map(line, params):

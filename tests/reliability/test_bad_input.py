@@ -11,6 +11,7 @@ from discolite.job import Job
 from discolite.worker import Params
 from discolite.worker.classic.func import chain_reader
 from tests.reliability.helpers import messages
+from tests.helpers import serve_http
 
 
 def line_map(line, params):
@@ -72,15 +73,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def http_base():
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield 'http://127.0.0.1:%d' % server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(Handler) as url:
+        yield url
 
 
 def test_http_input_works(disco, http_base):

@@ -1,7 +1,6 @@
 """OOB and tag reading against a tiny fake DDFS HTTP master."""
 import http.server
 import json
-import threading
 
 import pytest
 
@@ -10,6 +9,7 @@ from discolite.ddfs import DDFS
 from discolite.error import CommError
 from discolite.schemes import scheme_tag
 from discolite.settings import DiscoSettings
+from tests.helpers import serve_http
 
 
 class FakeDDFS(http.server.BaseHTTPRequestHandler):
@@ -63,12 +63,8 @@ class FakeDDFS(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def master():
     FakeDDFS.tags, FakeDDFS.blobs = {}, {}
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), FakeDDFS)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield 'http://127.0.0.1:%d' % srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    with serve_http(FakeDDFS) as url:
+        yield url
 
 
 def test_oob_over_http(master):

@@ -2,7 +2,6 @@ import http.server
 import io
 import os
 import socket
-import threading
 
 import pytest
 
@@ -12,6 +11,7 @@ from discolite.schemes import scheme_dir, scheme_disco, scheme_file, scheme_http
 from discolite.settings import DiscoSettings
 from discolite.worker import task_io
 from discolite.worker.task_io import DiscoOutputStream, StreamCombiner, chain_reader
+from tests.helpers import serve_http
 
 BIG = b''.join(b'line %d\n' % i for i in range(200000))
 
@@ -49,12 +49,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def server():
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield 'http://127.0.0.1:%d' % srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    with serve_http(Handler) as url:
+        yield url
 
 
 def test_http_ok(server):
