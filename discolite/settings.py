@@ -93,6 +93,12 @@ class DiscoSettings(dict):
         'DISCOLITE_KEEP_GLOBALS': "False", # True: job functions keep their module globals
         'DISCOLITE_EXTERNAL_WORKERS': "False",  # True: run discolite's own job packs as
                                            # worker executables (Disco's worker protocol)
+        # job: a pool process serves the tasks of one job, then a fresh one replaces it;
+        # task: a fresh process for every task, as on Disco.
+        'DISCOLITE_ISOLATION': "'job'",
+        # True: processes a task starts (even setsid daemons) are killed when it ends;
+        # False: they live until the job's pool processes are replaced (its end).
+        'DISCOLITE_KILL_TASK_PROCESSES': "True",
     }
 
     globals = dict(globals())
@@ -150,7 +156,8 @@ class DiscoSettings(dict):
         return env
 
 
-_CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn')}
+_CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn'),
+            'DISCOLITE_ISOLATION': ('job', 'task')}
 _POSITIVE_INT = ('DISCOLITE_WORKERS',)
 _NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT')
 _NONNEG_FLOAT = ('DISCOLITE_RETRY_DELAY',)
@@ -191,7 +198,8 @@ def validate(settings):
         if value not in choices:
             raise DiscoError("Invalid setting %s=%r: expected one of %s"
                              % (key, value, ', '.join(choices)))
-        if value not in multiprocessing.get_all_start_methods():
+        if key == 'DISCOLITE_START_METHOD' and \
+                value not in multiprocessing.get_all_start_methods():
             raise DiscoError("Invalid setting %s=%r: this platform supports only %s"
                              % (key, value, ', '.join(multiprocessing.get_all_start_methods())))
         out[key] = value
@@ -201,6 +209,11 @@ def validate(settings):
         raise DiscoError("Invalid setting DISCOLITE_KEEP_GLOBALS=%r: expected True or False"
                          % (keep,))
     out['DISCOLITE_KEEP_GLOBALS'] = flag in _TRUE
+    kill = settings['DISCOLITE_KILL_TASK_PROCESSES']
+    if str(kill).strip().lower() not in _TRUE + _FALSE:
+        raise DiscoError("Invalid setting DISCOLITE_KILL_TASK_PROCESSES=%r: expected True or "
+                         "False" % (kill,))
+    out['DISCOLITE_KILL_TASK_PROCESSES'] = str(kill).strip().lower() in _TRUE
     external = settings['DISCOLITE_EXTERNAL_WORKERS']
     out['DISCOLITE_EXTERNAL_WORKERS'] = str(external).lower() in _TRUE
     out['DISCOLITE_DATA'] = settings['DISCOLITE_DATA'] or ''

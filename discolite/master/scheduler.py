@@ -102,7 +102,9 @@ class Scheduler(object):
         self.accept_new_jobs = True
         self.pool = Pool(config['DISCOLITE_WORKERS'], config['DISCOLITE_START_METHOD'],
                          [(self.host, self.storage.disco_data)],
-                         config['DISCOLITE_KEEP_GLOBALS'])
+                         config['DISCOLITE_KEEP_GLOBALS'],
+                         isolation=config.get('DISCOLITE_ISOLATION', 'job'),
+                         kill_children=config.get('DISCOLITE_KILL_TASK_PROCESSES', True))
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
@@ -330,7 +332,7 @@ class Scheduler(object):
         """
         if self.host in self.blacklisted:
             return None
-        idle = self.pool.idle()
+        free = len(self.pool.idle())
         now = time.time()
         next_due = None
         for job in list(self.active.values()):
@@ -342,9 +344,11 @@ class Scheduler(object):
                 next_due = due if next_due is None else min(next_due, due)
             while ready and len(job.running) < job.max_cores:
                 if job.in_pool:
-                    if not idle:
+                    slot = self.pool.take(job) if free else None
+                    if slot is None:
                         break
-                    self._run(idle.pop(), job, ready.popleft())
+                    free -= 1
+                    self._run(slot, job, ready.popleft())
                 else:
                     external = self.master.external
                     if external is not None and not external.free():
@@ -356,12 +360,16 @@ class Scheduler(object):
 
     def task_payload(self, job, task):
         """The TASK message a worker gets for ``task`` (Disco's field names and meanings)."""
-        return {'taskid': task.taskid, 'master': self.master.url,
+        payload = self.job_payload(job)
+        payload.update(_task_fields(task))
+        return payload
+
+    def job_payload(self, job):
+        """The fields of a TASK payload that are the same for every task of ``job``."""
+        return {'master': self.master.url,
                 'disco_port': self.master.disco_port, 'put_port': self.master.disco_port,
                 'ddfs_data': self.storage.oob_root, 'disco_data': self.storage.disco_data,
-                'stage': task.stage, 'grouping': task.grouping,
-                'group': [task.group[0], task.group[1]], 'jobfile': job.jobfile,
-                'jobname': job.name, 'host': self.host}
+                'jobfile': job.jobfile, 'jobname': job.name, 'host': self.host}
 
     def task_started(self, job, task):
         """Mark ``task`` running (the scheduler calls this before handing it to a runner)."""
@@ -380,8 +388,9 @@ class Scheduler(object):
     def _run(self, slot, job, task):
         self.task_started(job, task)
         task.slot = slot
-        self.pool.run(slot, task, self.task_payload(job, task), task.inputs, job.jobhome,
-                      job.pythonpath)
+        # a pool worker serves one job: what is the same for all its tasks goes once
+        self.pool.run(slot, task, _task_fields(task), task.inputs,
+                      (self.job_payload(job), job.jobhome, job.pythonpath))
 
     # ------------------------------------------------------------------ messages
 
@@ -398,10 +407,11 @@ class Scheduler(object):
             return
         mtype, payload = msg
         self.handle(task, mtype, payload)
-        if mtype == 'DONE' and slot.task is task:
-            slot.task = None
-        elif mtype in ('ERROR', 'FATAL') and not slot.retired:
-            self.pool.retire(slot)  # a fresh process for the next task
+        if slot.task is task and not slot.retired and mtype in ('DONE', 'ERROR', 'FATAL'):
+            # after ERROR/FATAL the worker replaces itself: a fresh process for the next task
+            self.pool.finished(slot, mtype == 'DONE')
+            if task.job.status != 'active':
+                self.pool.release(slot)  # that was the job's last task
 
     def handle(self, task, mtype, payload):
         """Apply one worker message (pool or worker protocol) to ``task``."""
@@ -514,6 +524,7 @@ class Scheduler(object):
         if job.status != 'active':
             return
         self._stop_tasks(job)
+        self.pool.release_job(job.name)  # fresh processes for the next job
         job.events.add('master', message)
         job.status = status
         job.finished = time.time()
@@ -558,7 +569,7 @@ class Scheduler(object):
         with self.lock:
             job = self.jobs.pop(name, None)
             if job is not None and job.status == 'active':
-                pids = [t.slot.pid for t in job.running if t.slot is not None]
+                pids = [t.slot.keeper_pid for t in job.running if t.slot is not None]
                 self._end_job(job, 'dead', 'WARN: Job killed')
             if job is not None:
                 job.events.close()
@@ -583,6 +594,11 @@ class Scheduler(object):
                 if left <= 0:
                     return
                 self.changed.wait(left)
+
+
+def _task_fields(task):
+    return {'taskid': task.taskid, 'stage': task.stage, 'grouping': task.grouping,
+            'group': [task.group[0], task.group[1]]}
 
 
 def _wait_dead(pids, timeout):

@@ -343,8 +343,55 @@ def _node_settings(task):
         os.environ['DISCO_PORT'] = str(task.disco_port)
 
 
-def execute(payload, channel):
-    """Run one task described by a TASK payload. Returns True when it sent DONE."""
+class JobCache(object):
+    """The job data of the one job a pool process serves, read from the job file once.
+
+    The job file holds every input of the job; reading and unpickling it for each
+    task made a task's cost grow with the job.  The first task loads it; the
+    objects are then pickled again without ``jobargs['input']`` (the part that
+    grows), and each task unpickles that small copy and gets the input list back,
+    so every task still starts from fresh job objects and fresh function globals,
+    as in a new process on Disco.  Objects that cannot be pickled again are shared
+    by the job's tasks instead.
+    """
+
+    def __init__(self):
+        self.jobfile = None
+        self.slim = None
+        self.shared = None
+        self.inputs = None
+
+    def jobobjs(self, task):
+        """``(job, jobargs)`` for ``task`` (which belongs to the cached job, or replaces it)."""
+        if task.jobfile != self.jobfile:
+            self.jobfile = None
+            dPickle.new_globals()
+            job, jobargs = task.jobobjs
+            self.inputs = self.slim = self.shared = None
+            if isinstance(jobargs, dict) and 'input' in jobargs:
+                self.inputs = jobargs['input']
+                jobargs = dict(jobargs)
+                del jobargs['input']
+            try:
+                self.slim = dPickle.dumps((job, jobargs), -1)
+            except Exception:
+                self.shared = task._jobobjs
+            self.jobfile = task.jobfile
+            return task._jobobjs
+        if self.shared is not None:
+            return self.shared
+        dPickle.new_globals()
+        job, jobargs = dPickle.loads(self.slim)
+        if self.inputs is not None:
+            jobargs['input'] = self.inputs
+        return job, jobargs
+
+
+def execute(payload, channel, cache=None):
+    """Run one task described by a TASK payload. Returns True when it sent DONE.
+
+    ``cache``: a :class:`JobCache` kept by a pool process across its job's tasks.
+    """
     global active_task
     from discolite.task import Task
     protocol.CHANNEL = channel
@@ -357,8 +404,11 @@ def execute(payload, channel):
     sys.stdout = sys.stderr = protocol.MessageWriter()
     active_task = task
     try:
-        dPickle.new_globals()
-        job, jobargs = task.jobobjs
+        if cache is not None:
+            job, jobargs = task._jobobjs = cache.jobobjs(task)
+        else:
+            dPickle.new_globals()
+            job, jobargs = task.jobobjs
         job.worker.start(task, job, **jobargs)
         return True
     except BaseException as exc:
