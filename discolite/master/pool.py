@@ -316,14 +316,17 @@ def _worker_loop(conn, status_fd, options):
         try:
             os.chdir(jobhome)
             sys.path[:] = [os.path.join(jobhome, p) for p in pythonpath] + base_path
-            done = execute(payload, protocol.PipeChannel(conn, inputs), cache)
+            # what the task started is killed before the master hears that it ended
+            channel = protocol.PipeChannel(conn, inputs, end_task_processes if kill_children
+                                           else None)
+            done = execute(payload, channel, cache)
         except Exception as e:  # the channel itself failed: report and go
             try:
                 conn.send(('ERROR', 'discolite pool process: %s: %s' % (type(e).__name__, e)))
             except Exception:
                 os._exit(1)
         if kill_children:
-            end_task_processes()
+            end_task_processes()  # in case no message ended the task
         if not done or per_task:
             break
     os.write(status_fd, _REPLACE)

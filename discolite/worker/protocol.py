@@ -109,12 +109,16 @@ class PipeChannel(Channel):
 
     TERMINAL = ('DONE', 'ERROR', 'FATAL')
 
-    def __init__(self, conn, inputs):
+    def __init__(self, conn, inputs, on_end=None):
         self.conn = conn
         self.inputs = inputs
         self.held = None
+        self.on_end = on_end  # called before the message that ends the task goes out
 
     def send(self, type, payload=''):
+        if type in self.TERMINAL and self.on_end is not None:
+            on_end, self.on_end = self.on_end, None
+            on_end()
         if self.held is None and type != 'OUTPUT':
             self.conn.send((type, payload))
             return
