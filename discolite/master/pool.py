@@ -39,6 +39,7 @@ Nothing outlives the master: a keeper dies of ``PR_SET_PDEATHSIG`` (a signal it
 catches to kill its worker and everything below first), a worker dies with its
 keeper, and each keeper leads a process group that the master also kills.
 """
+import collections
 import contextlib
 import multiprocessing
 import multiprocessing.connection
@@ -357,6 +358,7 @@ class Slot(object):
             child.close()
         self.conn = parent
         self.task = None
+        self.queue = collections.deque()  # tasks sent after ``task``, to start when it ends
         self.job = None
         self.loaded = None
         self.worker_pid = None    # the current worker's pid, once it has said hello
@@ -456,9 +458,8 @@ class Pool(object):
             if slot is None or slot in dead:
                 continue
             if is_conn:
-                try:
-                    while slot.conn.poll():
-                        self._received(slot, slot.conn.recv(), events)
+                try:  # one message per wake-up: poll() says again if there are more
+                    self._received(slot, slot.conn.recv(), events)
                 except (EOFError, OSError):
                     dead.append(slot)
             else:
@@ -503,15 +504,21 @@ class Pool(object):
     # -- any thread holding the scheduler lock
 
     def take(self, job):
-        """An idle slot for a task of ``job`` (a JobRecord), or None.
+        """A slot for a task of ``job`` (a JobRecord), or None.
 
-        A worker already serving the job first, then a fresh one; failing both, a
-        worker serving another job that has no task on it right now is released
-        (its replacement is ready in about a millisecond).
+        An idle worker already serving the job first, then a fresh one; failing
+        both, an idle worker serving another job is released (its replacement is
+        ready in about a millisecond).  With every slot busy, a worker of the job
+        whose queue is empty gets the task queued (:attr:`PREFETCH`): it starts it
+        as soon as its current task ends, without waiting for the master.
         """
-        fresh = other = None
+        fresh = other = busy = None
         for slot in self.slots:
-            if slot.task is not None or slot.retired:
+            if slot.retired:
+                continue
+            if slot.task is not None:
+                if busy is None and slot.job == job.name and len(slot.queue) < self.PREFETCH:
+                    busy = slot
                 continue
             if slot.job == job.name:
                 return slot
@@ -522,7 +529,9 @@ class Pool(object):
         if fresh is None and other is not None:
             self.release(other)
             fresh = other
-        return fresh
+        return fresh or busy
+
+    PREFETCH = 1  # tasks queued on a busy worker
 
     def idle(self):
         """Slots that may take a task now."""
@@ -531,28 +540,36 @@ class Pool(object):
     def run(self, slot, task, fields, inputs, setup):
         """Send ``task`` to ``slot``'s worker; its messages come back through :meth:`wait`.
 
-        ``setup`` is what the worker needs to know about the job
-        (:meth:`Scheduler.job_setup`); it is sent only with a worker's first task.
+        ``setup`` is what the worker needs to know about the job (the fields of
+        the payload that are the same for all its tasks, its job home, its
+        PYTHONPATH); it goes with a worker's first task and with queued tasks
+        (which a replacement worker may be the one to read).
         """
-        slot.task = task
-        slot.job = task.job.name
-        if slot.loaded == slot.job:
-            setup = None
-        slot.loaded = slot.job
+        if slot.task is None:
+            slot.task = task
+            if slot.loaded == task.job.name:
+                setup = None
+        else:
+            slot.queue.append(task)
+        slot.job = slot.loaded = task.job.name
         try:
             slot.conn.send(('task', fields, inputs, setup))
         except (OSError, ValueError):
             pass  # the process has just died: wait() reports it and the task is retried
 
     def finished(self, slot, ok):
-        """``slot``'s task ended (DONE when ``ok``, else ERROR/FATAL)."""
-        slot.task = None
+        """``slot``'s task ended (DONE when ``ok``, else ERROR/FATAL); returns the next one
+        (a queued task, which its worker starts now) or None."""
+        slot.task = slot.queue.popleft() if slot.queue else None
         if not ok or self.isolation == 'task':
-            slot.job = slot.loaded = slot.worker_pid = None  # the worker replaces itself
+            slot.worker_pid = None  # the worker replaces itself
+            if slot.task is None:
+                slot.job = slot.loaded = None
+        return slot.task
 
     def release(self, slot):
         """Replace ``slot``'s idle worker by a fresh one (its job has ended)."""
-        if slot.job is not None and slot.task is None and not slot.retired:
+        if slot.job is not None and slot.task is None and not slot.queue and not slot.retired:
             slot.job = slot.loaded = slot.worker_pid = None
             try:
                 slot.conn.send(('release',))
@@ -572,12 +589,13 @@ class Pool(object):
         """
         slot.retired = True
         slot.task = None
+        slot.queue.clear()
         try:
             slot.process.terminate()  # SIGTERM: the keeper kills its worker's tree, then exits
         except Exception:
             pass
 
-    def close(self, timeout=1.0):
+    def close(self, timeout=5.0):
         """Stop every slot: keepers kill their workers and whatever those started."""
         for slot in self.slots:
             try:

@@ -182,6 +182,9 @@ class Scheduler(object):
                 timeout = 0.5
             else:
                 timeout = self._assign()
+            due = self._flush_events()
+            if due is not None and (timeout is None or due < timeout):
+                timeout = due
         events = self.pool.wait([self._wake_r], timeout)
         try:
             os.read(self._wake_r, 4096)
@@ -199,6 +202,19 @@ class Scheduler(object):
                         self._fatal(task, 'discolite master error: %s: %s'
                                     % (type(e).__name__, e))
         return False
+
+    def _flush_events(self):
+        """Write the event lines that have waited long enough; seconds until the next are due."""
+        next_due = None
+        for job in self.active.values():
+            due = job.events.due()
+            if due is None:
+                continue
+            if due <= 0:
+                job.events.flush()
+            elif next_due is None or due < next_due:
+                next_due = due
+        return next_due
 
     # ------------------------------------------------------------------ submission
 
@@ -332,7 +348,7 @@ class Scheduler(object):
         """
         if self.host in self.blacklisted:
             return None
-        free = len(self.pool.idle())
+        free = len(self.pool.idle()) + self.pool.PREFETCH * self.pool.size
         now = time.time()
         next_due = None
         for job in list(self.active.values()):
@@ -398,6 +414,10 @@ class Scheduler(object):
         task = slot.task
         if msg is None:  # the process died (it has been reaped; fill() replaces it)
             slot.task = None
+            for queued in slot.queue:  # never started: back to the front of the queue
+                if queued.slot is slot and queued.state == 'running':
+                    self._requeue(queued)
+            slot.queue.clear()
             if task is not None and task.slot is slot and task.state == 'running' \
                     and task.job.status == 'active':
                 self.task_failed(task, 'WARNING: [%s] Worker crashed! (exit code: %s)'
@@ -409,8 +429,10 @@ class Scheduler(object):
         self.handle(task, mtype, payload)
         if slot.task is task and not slot.retired and mtype in ('DONE', 'ERROR', 'FATAL'):
             # after ERROR/FATAL the worker replaces itself: a fresh process for the next task
-            self.pool.finished(slot, mtype == 'DONE')
-            if task.job.status != 'active':
+            nxt = self.pool.finished(slot, mtype == 'DONE')
+            if nxt is not None:
+                nxt.started = time.time()  # it was queued on that worker until now
+            elif task.job.status != 'active':
                 self.pool.release(slot)  # that was the job's last task
 
     def handle(self, task, mtype, payload):
@@ -431,6 +453,15 @@ class Scheduler(object):
             self.task_failed(task, 'WARNING: [%s] %s' % (task.name, payload))
         elif mtype == 'FATAL':
             self._fatal(task, payload)
+
+    def _requeue(self, task):
+        """A task sent to a worker that died before starting it: waiting again, no failure."""
+        job = task.job
+        _recount(job, task, RUNNING, WAITING)
+        task.state = 'waiting'
+        task.slot = None
+        job.running.discard(task)
+        job.ready.appendleft(task)
 
     def _throttled(self, task):
         """Disco's MSG throttle (spec 2.11), on the times Disco's worker would have sent them.
@@ -545,7 +576,7 @@ class Scheduler(object):
             slot = task.slot
             task.slot = None
             if slot is not None:
-                if slot.task is task:
+                if slot.task is task or task in slot.queue:
                     self.pool.retire(slot)
             else:
                 self.master.stop_external(task)

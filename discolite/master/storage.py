@@ -37,6 +37,7 @@ class Storage(object):
         self.oob_root = os.path.join(self.root, 'oob')
         for d in (self.disco_data, self.master_root, self.oob_root):
             os.makedirs(d, exist_ok=True)
+        self._index_dirs = {}     # job name -> (its .disco directory, its URL prefix)
 
     # -- paths and URLs
 
@@ -58,15 +59,25 @@ class Storage(object):
     def write_index(self, jobname, stage, taskid, outputs):
         """Write the index file of one task run; returns its ``dir://`` URL."""
         name = '%s-%d-%d.results' % (stage, taskid, int(time.time() * 1e6))
-        directory = os.path.join(self.jobhome(jobname), '.disco')
-        os.makedirs(directory, exist_ok=True)
-        lines = []
-        for label, path, size in outputs:
-            url = path if '://' in path else self.data_url(jobname, path)
-            lines.append('%d %s %d\n' % (label, url, size))
-        with open(os.path.join(directory, name), 'w') as f:
-            f.write(''.join(lines))
-        return 'dir://%s/%s/.disco/%s' % (self.host, self.job_url_prefix(jobname), name)
+        known = self._index_dirs.get(jobname)
+        if known is None:
+            if len(self._index_dirs) > 1000:
+                self._index_dirs.clear()
+            known = self._index_dirs[jobname] = (os.path.join(self.jobhome(jobname), '.disco'),
+                                                 self.job_url_prefix(jobname))
+        directory, prefix = known
+        data = 'disco://%s/%s/' % (self.host, prefix)
+        text = ''.join(['%d %s %d\n' % (label, path if '://' in path else data + path, size)
+                        for label, path, size in outputs])
+        path = os.path.join(directory, name)
+        try:
+            f = open(path, 'w')
+        except FileNotFoundError:  # the job's first index (directories made once per job)
+            os.makedirs(directory, exist_ok=True)
+            f = open(path, 'w')
+        with f:
+            f.write(text)
+        return 'dir://%s/%s/.disco/%s' % (self.host, prefix, name)
 
     def resolve_data_path(self, relpath):
         """Map ``/disco/<relpath>`` to a file under the data dir; None if it escapes or is absent."""
@@ -95,6 +106,7 @@ class Storage(object):
 
     def remove_job(self, jobname, data=True):
         """Delete the job's events; with ``data`` also its job home, outputs and OOB values."""
+        self._index_dirs.pop(jobname, None)
         events, home, oob = self.master_dir(jobname), self.jobhome(jobname), self.oob_dir(jobname)
         shutil.rmtree(events, ignore_errors=True)
         if data:
