@@ -70,8 +70,13 @@ def master_port(url):
 
 
 def _job(args, name):
-    """Resolve ``@`` and ``@?substr`` to a job name."""
+    """Resolve ``@`` and ``@?substr`` to a job name; anything that cannot be a job name
+    (a path, an empty string, ...) is refused here, whatever the command or ``--force``."""
     if not name.startswith('@') or (len(name) > 1 and not name.startswith('@?')):
+        from discolite.master.names import lookup
+        if lookup(name) is None:
+            raise CLIError("unknown job %r: not a job name (those look like "
+                           "<prefix>@<hex>:<hex>:<hex>; see `discolite jobs`)" % name)
         return name
     jobs = _disco(args).joblist()
     if name == '@':

@@ -9,6 +9,7 @@ import shutil
 import time
 from urllib.parse import quote, unquote
 
+from discolite.master import names
 from discolite.master.jobpack import JobPackError
 from discolite.task import hexhash
 from discolite.transport import Response
@@ -140,7 +141,8 @@ class App(object):
                                             % (type(e).__name__, e)))
 
     def _job(self, request):
-        return self.scheduler.jobs.get(request.query.get('name', ''))
+        """The JobRecord named by ``?name=``, or None (also for a name no job can have)."""
+        return self.scheduler.jobs.get(names.lookup(request.query.get('name')))
 
     # -- jobs
 
@@ -209,18 +211,18 @@ class App(object):
         value = _json_body(request)
         if not (isinstance(value, list) and len(value) == 2):
             raise BadRequest("[timeout, [jobname, ...]] expected, '%s' received" % _term(value))
-        timeout, names = value
+        timeout, jobnames = value
         if not isinstance(timeout, int) or isinstance(timeout, bool):
             raise BadRequest("integer expected, '%s' received" % _term(timeout))
         if timeout < 0:
             raise BadRequest("non-negative integer expected, '%s' received" % timeout)
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise BadRequest("list of job names expected, '%s' received" % _term(names))
-        self.scheduler.wait_any(names, timeout / 1000.0)
+        if not isinstance(jobnames, list) or not all(isinstance(n, str) for n in jobnames):
+            raise BadRequest("list of job names expected, '%s' received" % _term(jobnames))
+        self.scheduler.wait_any(jobnames, timeout / 1000.0)
         with self.scheduler.lock:
             reply = []
-            for name in names:
-                job = self.scheduler.jobs.get(name)
+            for name in jobnames:
+                job = self.scheduler.jobs.get(names.lookup(name))
                 if job is None:
                     reply.append([name, ['unknown job', []]])
                 else:
@@ -334,7 +336,9 @@ class App(object):
         prefix = 'disco:job:oob:'
         if not tag.startswith(prefix):
             return not_found()
-        job = tag[len(prefix):]
+        job = names.lookup(tag[len(prefix):])
+        if job is None:
+            return not_found()
         store = self.master.oob
         try:
             keys = store.list(job)
@@ -355,6 +359,8 @@ class App(object):
         if len(parts) != 3 or parts[0] != hexhash(parts[1]):
             return not_found()
         _, job, key = parts
+        if names.lookup(job) is None:
+            return not_found()
         try:
             value = self.master.oob.get(job, key)
         except Exception:

@@ -62,6 +62,7 @@ import threading
 import time
 
 from discolite.master import jobpack as jp
+from discolite.master import names
 from discolite.master.events import EventLog, duration
 from discolite.master.jobs import JobRecord, TaskRecord, new_jobname
 from discolite.master.pool import Pool
@@ -94,6 +95,7 @@ class Scheduler(object):
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.jobs = {}                    # name -> JobRecord, until cleaned or purged
+        self.cleaned = set()              # JobNames of cleaned jobs whose data purge may delete
         self.active = {}                  # name -> JobRecord of active jobs, oldest first
         self.seq = 0
         self.blacklisted = set()
@@ -544,7 +546,7 @@ class Scheduler(object):
     def kill(self, name):
         """End the named job as dead if it is active (an unknown name is ignored, as on Disco)."""
         with self.lock:
-            job = self.jobs.get(name)
+            job = self.jobs.get(names.lookup(name))
             if job is not None and job.status == 'active':
                 self._end_job(job, 'dead', 'WARN: Job killed')
         self.wake()
@@ -552,8 +554,12 @@ class Scheduler(object):
     def forget(self, name, purge):
         """Kill the job and drop its record and events; ``purge`` also deletes its data.
 
-        With ``purge`` the data goes even for a name the master no longer knows.
+        A name the master does not know is ignored (as on Disco), except that ``purge``
+        deletes the data of a job ``clean`` dropped earlier (kept in ``self.cleaned``).
         """
+        name = names.lookup(name)
+        if name is None:
+            return
         pids = []
         with self.lock:
             job = self.jobs.pop(name, None)
@@ -562,19 +568,26 @@ class Scheduler(object):
                 self._end_job(job, 'dead', 'WARN: Job killed')
             if job is not None:
                 job.events.close()
+                if not purge:
+                    self.cleaned.add(job.name)
+            elif purge and name in self.cleaned:
+                job = name
+            if purge:
+                self.cleaned.discard(name)
         self.wake()
+        if job is None:
+            return
         if purge:  # a SIGKILLed task may still write (outputs, OOB) until it is really gone
             _wait_dead(pids, 5)
-        if job is not None or purge:
-            self.storage.remove_job(name, data=purge)
+        self.storage.remove_job(job, data=purge)
 
     # ------------------------------------------------------------------ queries
 
-    def wait_any(self, names, timeout):
+    def wait_any(self, jobnames, timeout):
         """Block until any of the named active jobs ends, or ``timeout`` seconds pass."""
         deadline = time.time() + timeout
         with self.lock:
-            start = {n: self.jobs[n].status for n in names if n in self.jobs}
+            start = {n: self.jobs[n].status for n in jobnames if n in self.jobs}
             while any(s == 'active' for s in start.values()):
                 if any(self.jobs.get(n) is None or self.jobs[n].status != s
                        for n, s in start.items() if s == 'active'):
