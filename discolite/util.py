@@ -233,6 +233,29 @@ def urlresolve(url, master=None):
     return '{0}://{1}/{2}'.format(scheme, loc, path)
 
 
+def urljoin(scheme_netloc_path):
+    """The URL of a ``(scheme, netloc, path)`` triple (the inverse of :func:`urlsplit`)."""
+    scheme, loc, path = scheme_netloc_path
+    return '%s%s%s' % ('%s://' % scheme if scheme else '', '%s/' % (loc,) if loc else '', path)
+
+
+def urltoken(url):
+    """The token of ``scheme://user:token@host/...``, or None."""
+    _scheme, rest = schemesplit(url)
+    locstr = rest.split('/', 1)[0]
+    if '@' in locstr:
+        auth = locstr.split('@', 1)[0]
+        return auth.split(':', 1)[1] if ':' in auth else auth
+    return None
+
+
+def external(files):
+    """Pack an external program (the first file) and its data files as a classic job's
+    ``map`` or ``reduce`` (see ``disco.worker.classic.external``)."""
+    from discolite.worker.classic.external import package
+    return package(files)
+
+
 def jobname(url):
     """The second-to-last path segment of a disco/dir/http URL (``.disco`` for 0.5.4 results)."""
     scheme, _loc, path = urlsplit(url)

@@ -133,7 +133,18 @@ class Worker(BaseWorker):
         assert self['version'] == '%d.%d' % sys.version_info[:2], "Python version mismatch"
         params = self['params']
         self.inject_globals(task)
-        getattr(self, task.stage)(task, params)
+        program = self.get(task.stage)
+        if isinstance(program, dict):   # an external program packed by util.external()
+            task.makedirs()
+            self[task.stage] = external.prepare(self['ext_params'], task.stage, files=program,
+                                                directory=task.taskpath)
+            try:
+                getattr(self, task.stage)(task, params)
+                external.finish()
+            finally:
+                external.close()
+        else:
+            getattr(self, task.stage)(task, params)
 
     def inject_globals(self, task):
         names = {k: v for k, v in vars(func).items()
@@ -565,3 +576,52 @@ def task_globals(task):
             'this_host': lambda: task.host,
             'this_partition': lambda: task.group_label,
             'this_inputs': this_inputs}
+
+
+# ----------------------------------------------------------------------------
+# Disco's module namespace: job code may import these explicitly
+# (``from disco.worker.classic.worker import get, this_partition, nop_map``).
+
+def get(*args, **kwargs):
+    """``Task.get``: an OOB value of the running task's job."""
+    return Task.get(*args, **kwargs)
+
+
+def put(*args, **kwargs):
+    """``Task.put``: store an OOB value for the running task's job."""
+    return Task.put(*args, **kwargs)
+
+
+def this_inputs():
+    """The replica lists of the running task's inputs."""
+    return [replicas for _iid, _label, replicas in protocol.get_inputs()]
+
+
+def this_name():
+    return Task.jobname
+
+
+def this_master():
+    return Task.master
+
+
+def this_host():
+    return Task.host
+
+
+def this_partition():
+    return Task.group_label
+
+
+def _reexport_func():
+    # Everything of func (so of task_io too), without hiding this module's own names
+    # or the builtins its code uses (func.map is only a documentation stub).
+    import builtins
+    g = globals()
+    for k, v in vars(func).items():
+        if not k.startswith('_') and k not in g and not hasattr(builtins, k):
+            g[k] = v
+
+
+_reexport_func()
+from discolite.worker.classic import external  # noqa: E402,F401
