@@ -4,7 +4,7 @@ Layout (mirrors a Disco node and master, see docs/ARCHITECTURE.md)::
 
     <root>/data/<host>/<hh>/<job>/        node job home, task outputs, .disco/*.results
     <root>/master/<hh>/<job>/events       event log
-    <root>/oob/<hh>/<job>/<key>           OOB values
+    <root>/ddfs/vol0/{blob,tag}/<hh>/...  DDFS (OOB values, saved results; ddfs_store.py)
 """
 import os
 import shutil
@@ -34,8 +34,8 @@ class Storage(object):
         self.host = host
         self.disco_data = os.path.join(self.root, 'data')
         self.master_root = os.path.join(self.root, 'master')
-        self.oob_root = os.path.join(self.root, 'oob')
-        for d in (self.disco_data, self.master_root, self.oob_root):
+        self.ddfs_root = os.path.join(self.root, 'ddfs')
+        for d in (self.disco_data, self.master_root, self.ddfs_root):
             os.makedirs(d, exist_ok=True)
 
     # -- paths and URLs
@@ -45,9 +45,6 @@ class Storage(object):
 
     def master_dir(self, jobname):
         return os.path.join(self.master_root, hexhash(jobname), jobname)
-
-    def oob_dir(self, jobname):
-        return os.path.join(self.oob_root, hexhash(jobname), jobname)
 
     def job_url_prefix(self, jobname):
         return 'disco/%s/%s/%s' % (self.host, hexhash(jobname), jobname)
@@ -94,13 +91,13 @@ class Storage(object):
         return home, jobfile
 
     def remove_job(self, jobname, data=True):
-        """Delete the job's events; with ``data`` also its job home, outputs and OOB values."""
-        events, home, oob = self.master_dir(jobname), self.jobhome(jobname), self.oob_dir(jobname)
+        """Delete the job's events; with ``data`` also its job home and task outputs.  Its DDFS
+        data (OOB values, saved results) stays, as on Disco (docs/differences.md)."""
+        events, home = self.master_dir(jobname), self.jobhome(jobname)
         shutil.rmtree(events, ignore_errors=True)
         if data:
             shutil.rmtree(home, ignore_errors=True)
-            shutil.rmtree(oob, ignore_errors=True)
-            for d in (home, oob, events):  # their <hh> parents, once empty
+            for d in (home, events):  # their <hh> parents, once empty
                 try:
                     os.rmdir(os.path.dirname(d))
                 except OSError:
