@@ -302,10 +302,10 @@ class DDFS(object):
             yield tagpath, None, None
             raise
         yield tagpath, [canonizetag(t) for t in tags], blobs
+        visited = set(tagname(t) for t in tagpath)
         for child in tags:
-            child = relativizetag(child, tag)
-            if child not in tagpath:
-                yield from self.walk(child, ignore_missing, tagpath, token)
+            if tagname(child) not in visited:  # no cycles (a tag may link to itself)
+                yield from self.walk(relativizetag(child, tag), ignore_missing, tagpath, token)
 
     def findtags(self, tags=(), ignore_missing=True, token=None):
         """Breadth first, each tag once: ``(tag, tags, blobs)``; missing tags are skipped."""
