@@ -10,7 +10,6 @@ import functools
 import gzip
 import heapq
 import itertools
-import json
 import os
 import pickle
 import random

@@ -17,7 +17,6 @@ Disco.  Standard library only: tasks (OOB ``put``/``get``) use it directly.
 
 :class:`DDFSError` carries Disco's status and body for every refusal.
 """
-import errno
 import fcntl
 import hashlib
 import json
@@ -135,11 +134,11 @@ def atomic_write(path, data, mode=0o644, exclusive=False):
 
 
 class DDFSStore(object):
-    """The DDFS of one data root; ``host`` is the node name in the URLs it hands out."""
+    """The DDFS of one data root; ``host`` is the node name in the URLs it hands out (the
+    master records it in ``.host``; tasks open the store without knowing it)."""
 
-    def __init__(self, root, host='localhost'):
+    def __init__(self, root, host=None):
         self.root = os.path.abspath(root)
-        self.host = host
         self.vol = os.path.join(self.root, 'vol0')
         self.index = os.path.join(self.root, 'tags')
         for d in (os.path.join(self.vol, 'blob'), os.path.join(self.vol, 'tag'), self.index):
@@ -148,6 +147,15 @@ class DDFSStore(object):
         self._lockfile = os.path.join(self.root, '.lock')
         self._depth = 0
         self._fd = None
+        hostfile = os.path.join(self.root, '.host')
+        try:
+            with open(hostfile) as f:
+                recorded = f.read().strip()
+        except OSError:
+            recorded = None
+        if host is not None and host != recorded:
+            atomic_write(hostfile, host.encode('utf-8'))
+        self.host = host or recorded or 'localhost'
 
     # ------------------------------------------------------------------ locking and clock
 
