@@ -167,6 +167,10 @@ class DDFS(object):
     def _transport(self, url):
         """``(transport, path)`` for an absolute URL."""
         if url.startswith(self.master + '/') and self.master.startswith('local://'):
+            from discolite.master import get_master
+            if get_master(self.master) is None:  # e.g. in a task: the store on disk
+                from discolite.master.ddfs_endpoints import StoreTransport
+                return StoreTransport(self.master), url[len(self.master):]
             from discolite.transport.local import LocalTransport
             return LocalTransport.for_url(self.master), url[len(self.master):]
         if url.startswith('local://'):

@@ -158,3 +158,27 @@ def _file(master, request, rest):
         return Response(404, b'Not found.', 'text/plain')
     with open(target, 'rb') as f:
         return _serve_bytes(request, f.read(), 'application/octet-stream')
+
+
+class StoreTransport(object):
+    """Serves ``/ddfs/...`` of an in-process master's data root from another process (a
+    task in a pool process: the master object lives in the master's process)."""
+
+    def __init__(self, url):
+        import os
+        from discolite.master.ddfs_store import DDFSStore
+        root = os.path.join(url[len('local://'):], 'ddfs')
+        if not os.path.isdir(root):
+            from discolite.error import CommError
+            raise CommError("No in-process master at %s (no DDFS data there)" % url, url)
+        self.url = url
+        self.ddfs = DDFSStore(root)
+
+    def handle(self, request):
+        path = unquote(request.path)
+        if not path.startswith(PREFIX):
+            return Response(404, b'Not found.', 'text/plain')
+        return handle(self, request, path)
+
+    def close(self):
+        pass

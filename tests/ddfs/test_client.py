@@ -149,3 +149,17 @@ def test_missing_api_is_a_clear_error(ddfs):
         ddfs.no_such_method  # plain Python: only real API names exist
     with pytest.raises(TypeError):
         ddfs.tag(P + 't', [], bogus=True)
+
+
+def test_upload_targets_are_the_masters_own_port(disco, ddfs):
+    """The put port's role: new_blob answers URLs on the port the request came to, so a
+    client that PUTs where it is told (Disco's, whatever its DDFS_PUT_PORT) reaches us."""
+    import json
+    (target,) = json.loads(ddfs._request('GET', ddfs.master + '/ddfs/new_blob/x?').decode())
+    assert target.startswith(ddfs.master + '/ddfs/x$')
+    url = json.loads(ddfs._request('PUT', target, b'data').decode())
+    assert url.startswith('disco://') and DDFS.blob_name(url) == 'x'
+    assert ddfs.read_blob([url]) == b'data'
+    with pytest.raises(CommError) as e:  # a name is written once
+        ddfs._request('PUT', target, b'other')
+    assert e.value.code == 500 and 'File exists' in str(e.value)

@@ -126,3 +126,20 @@ def test_oob_values_are_a_ddfs_tag_with_token_job(disco, ddfs):
     from discolite.util import load_oob
     assert load_oob(disco.master, job.name, 'fruit:apple') == b'oob:apple'
     ddfs.delete(tag)
+
+
+def ddfs_in_task_map(e, params):
+    """Tasks use DDFS too (Disco's tasks can): push from a task, read a tag there."""
+    from io import BytesIO
+    from discolite.ddfs import DDFS
+    from discolite.schemes import scheme_tag
+    ddfs = DDFS(Task.master)
+    ddfs.push(params + 'from-task', [(BytesIO(e.encode() + b'!'), 'line')])
+    yield b''.join(scheme_tag.open('tag://' + params + 'from-task', task=Task)), 1
+
+
+def test_tasks_use_the_masters_ddfs(disco, ddfs):
+    job = Job(master=disco).run(input=['raw://x'], map=ddfs_in_task_map, params=PREFIX)
+    assert list(result_iterator(job.wait(poll_interval=POLL), ddfs=disco.master)) == \
+        [(b'x!', 1)]
+    assert [fd.read() for fd in ddfs.pull(PREFIX + 'from-task')] == [b'x!']
