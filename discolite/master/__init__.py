@@ -23,7 +23,7 @@ class Master(object):
         from discolite.master.endpoints import App
         from discolite.master.scheduler import Scheduler
         from discolite.master.storage import Storage
-        from discolite.oobstore import OOBStore
+        from discolite.master.ddfs_store import DDFSStore
         settings = settings if settings is not None else DiscoSettings()
         if overrides:
             settings = DiscoSettings(settings, **overrides) if isinstance(settings, dict) \
@@ -37,10 +37,11 @@ class Master(object):
             raise DiscoError("Invalid setting DISCO_PORT=%r: expected a port number"
                              % settings['DISCO_PORT'])
         self.storage = Storage(config['DISCOLITE_DATA'], config['DISCOLITE_HOST'])
-        self.oob = OOBStore(self.storage.root)
+        self.ddfs = DDFSStore(self.storage.ddfs_root, config['DISCOLITE_HOST'])
         self.url = 'local://' + self.storage.root
         self.closed = False
-        util.register_local_root(config['DISCOLITE_HOST'], self.storage.disco_data)
+        util.register_local_root(config['DISCOLITE_HOST'], self.storage.disco_data,
+                                 self.storage.ddfs_root)
         self.scheduler = Scheduler(self, config)
         self.app = App(self)
         self.external = None

@@ -266,6 +266,10 @@ class Scheduler(object):
             job.stage_index += 1
             if job.stage_index >= len(job.pipeline):
                 results = job.stage_results.get(prev, []) if prev else job.inputs
+                if job.jobdict.get('save_results'):
+                    results = self._save_results(job)
+                    if results is None:
+                        return
                 self._end_job(job, 'ready', 'READY: Job done in %s'
                               % duration(time.time() - job.start), results)
                 return
@@ -360,7 +364,7 @@ class Scheduler(object):
         """The TASK message a worker gets for ``task`` (Disco's field names and meanings)."""
         return {'taskid': task.taskid, 'master': self.master.url,
                 'disco_port': self.master.disco_port, 'put_port': self.master.disco_port,
-                'ddfs_data': self.storage.oob_root, 'disco_data': self.storage.disco_data,
+                'ddfs_data': self.storage.ddfs_root, 'disco_data': self.storage.disco_data,
                 'stage': task.stage, 'grouping': task.grouping,
                 'group': [task.group[0], task.group[1]], 'jobfile': job.jobfile,
                 'jobname': job.name, 'host': self.host}
@@ -460,6 +464,15 @@ class Scheduler(object):
         self.stats['job_ok'] += 1
         job.events.add(self.host, 'DONE: [%s] Task finished in %s'
                        % (task.name, duration(time.time() - task.started)))
+        if task.outputs and job.jobdict.get('save_results') and \
+                job.stage_index == len(job.pipeline) - 1:
+            try:
+                task.saved = self._save_outputs(job, task)
+            except Exception as e:  # e.g. a full disk: the job cannot keep its results
+                task.outputs = []
+                self._end_job(job, 'dead', 'ERROR: [%s] Failed to save results to DDFS: %s'
+                              % (task.name, e))
+                return
         if task.outputs:
             url = self.storage.write_index(job.name, task.stage, task.taskid, task.outputs)
             task.result = [url]
@@ -469,6 +482,41 @@ class Scheduler(object):
         if job.remaining == 0:
             job.stage_results[task.stage] = [t.result for t in job.tasks if t.result]
             self._next_stage(job)
+
+    # ------------------------------------------------------------------ save_results
+
+    def _save_outputs(self, job, task):
+        """Store each output of a last-stage task as a DDFS blob, as a Disco node does
+        (prefix ``<job>:<taskid>:<runid>:<basename>``); their URLs, in output order."""
+        from discolite.task import safe_name
+        store = self.master.ddfs
+        saved = []
+        for _label, path, _size in task.outputs:
+            if '://' in path:
+                saved.append([path])
+                continue
+            source = os.path.join(job.jobhome, path)
+            prefix = safe_name('%s:%d:%d:%s' % (job.name, task.taskid,
+                                                task.taskid + task.failures,
+                                                os.path.basename(path)))
+            with open(source, 'rb') as f:
+                saved.append([store.put_blob(store.new_blob(prefix), f)])
+        return saved
+
+    def _save_results(self, job):
+        """Write ``disco:results:<job>`` (one entry per saved output, in the stage's task
+        order); the job's results become ``["tag://disco:results:<job>"]``.  None when the
+        tag could not be written (the job is dead then)."""
+        tag = 'disco:results:%s' % job.name
+        entries = [entry for t in sorted(job.tasks, key=lambda t: t.taskid)
+                   for entry in getattr(t, 'saved', None) or []]
+        try:
+            self.master.ddfs.update(tag, entries, replace=True)
+        except Exception as e:
+            self._end_job(job, 'dead', 'Job %s failed to save results to %s: %s'
+                          % (job.name, tag, e))
+            return None
+        return ['tag://' + tag]
 
     def task_failed(self, task, message, crashed=False):
         """A recoverable failure: retry the task, or kill the job after too many failures.

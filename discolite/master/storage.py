@@ -4,7 +4,7 @@ Layout (mirrors a Disco node and master, see docs/ARCHITECTURE.md)::
 
     <root>/data/<host>/<hh>/<job>/        node job home, task outputs, .disco/*.results
     <root>/master/<hh>/<job>/events       event log
-    <root>/oob/<hh>/<job>/<key>           OOB values
+    <root>/ddfs/vol0/{blob,tag}/<hh>/...  DDFS (OOB values, saved results; ddfs_store.py)
 """
 import os
 import shutil
@@ -57,8 +57,8 @@ class Storage(object):
         self.host = host
         self.disco_data = os.path.join(self.root, 'data')
         self.master_root = os.path.join(self.root, 'master')
-        self.oob_root = os.path.join(self.root, 'oob')
-        for d in (self.disco_data, self.master_root, self.oob_root):
+        self.ddfs_root = os.path.join(self.root, 'ddfs')
+        for d in (self.disco_data, self.master_root, self.ddfs_root):
             os.makedirs(d, exist_ok=True)
 
     def checked(self, path):
@@ -77,10 +77,6 @@ class Storage(object):
     def master_dir(self, job):
         name = _name(job)
         return self.checked(os.path.join(self.master_root, hexhash(name), name))
-
-    def oob_dir(self, job):
-        name = _name(job)
-        return self.checked(os.path.join(self.oob_root, hexhash(name), name))
 
     def job_url_prefix(self, job):
         name = _name(job)
@@ -130,14 +126,14 @@ class Storage(object):
         return home, jobfile
 
     def remove_job(self, job, data=True):
-        """Delete the job's events; with ``data`` also its job home, outputs and OOB values."""
+        """Delete the job's events; with ``data`` also its job home and task outputs.  Its DDFS
+        data (OOB values, saved results) stays, as on Disco (docs/differences.md)."""
         name = _record_name(job)
-        events, home, oob = self.master_dir(name), self.jobhome(name), self.oob_dir(name)
+        events, home = self.master_dir(name), self.jobhome(name)
         shutil.rmtree(events, ignore_errors=True)
         if data:
             shutil.rmtree(home, ignore_errors=True)
-            shutil.rmtree(oob, ignore_errors=True)
-            for d in (home, oob, events):  # their <hh> parents, once empty
+            for d in (home, events):  # their <hh> parents, once empty
                 try:
                     os.rmdir(os.path.dirname(d))
                 except OSError:

@@ -100,7 +100,8 @@ class Worker(BaseWorker):
                              "or a list of such lists: {0}".format(job_input))
         job_input = [_job_results(i) if isinstance(i, Job) else i for i in job_input]
         job_input = [u for i in job_input for u in (i if _is_results(i) else [i])]
-        input = inputlist(job_input, label=None if has_map else False, settings=job.settings)
+        input = inputlist(job_input, label=None if has_map else False,
+                          settings=_master_settings(job))
         if has_map:
             nr_reduces = self.getitem('partitions', job, jobargs) or 1
         elif input and all(ispartitioned(i) for i in input):
@@ -625,3 +626,13 @@ def _reexport_func():
 
 _reexport_func()
 from discolite.worker.classic import external  # noqa: E402,F401
+def _master_settings(job):
+    """The job's settings with DISCO_MASTER set to the master it runs on, so that tag://
+    inputs are expanded by that master's DDFS."""
+    from discolite.settings import DiscoSettings
+    settings = job.settings
+    master = getattr(getattr(job, 'disco', None), '_master', None)
+    if master and settings['DISCO_MASTER'] != master:
+        settings = DiscoSettings(settings)
+        settings['DISCO_MASTER'] = master
+    return settings
