@@ -153,7 +153,7 @@ class App(object):
         try:
             name = self.scheduler.submit(body)
         except JobPackError as e:
-            return ok(['error', 'Job failed to start: %s' % json.dumps(str(e))])
+            return ok(['error', 'Job failed to start: %s' % e.render()])
         return ok(['ok', name])
 
     def version(self, request):

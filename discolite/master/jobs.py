@@ -40,7 +40,7 @@ class TaskRecord(object):
         self.slot_host = None         # where it runs (set when it starts)
         self.msg_times = []          # (virtual) arrival times of recent MSGs, for the throttle
         self.msg_clock = None
-        self.result = None
+        self.items = []               # what it produced for the next stage (groupings items)
 
     @property
     def name(self):
@@ -58,6 +58,9 @@ class JobRecord(object):
         self.jobhome = jobhome
         self.pipeline = pipeline          # [(stage, grouping)]
         self.inputs = inputs              # [[replica urls]]
+        self.classic = pack.version == 1
+        self.input_items = [] if self.classic else \
+            [tuple(i) for i in pack.jobdict['inputs']]  # [(label, size, replicas)]
         self.in_pool = in_pool
         self.status = 'active'
         self.start = time.time()
@@ -65,8 +68,8 @@ class JobRecord(object):
         self.finished = None
         self.stage_index = -1
         self.stage_start = None
-        self.stage_results = {}           # stage -> [[dir url]]
-        self.stage_labels = {}            # stage -> {dir url: set(labels)}
+        self.stage_results = {}           # stage -> [[replica urls]] (what get_stageresults shows)
+        self.stage_items = {}             # stage -> [groupings item] (what the next stage groups)
         self.counts = {stage: [0, 0, 0, 0, 0] for stage, _ in pipeline}
         self.tasks = []                   # TaskRecords of the current stage
         self.ready = collections.deque()  # waiting tasks runnable now, in order

@@ -7,9 +7,12 @@ Jobs
     active --(last stage done)--> ready
     active --(FATAL, too many failures, kill, bad input)--> dead
 
-A job runs its pipeline (see ``jobpack.classic_pipeline``) one stage at a time;
-a stage starts only when the previous one has fully finished.  Stages with no
-tasks are skipped silently, as on Disco.
+A job runs its pipeline one stage at a time: a version-2 job's own stages, or
+the stages of a classic job (``jobpack.classic_pipeline``: map, map_shuffle,
+reduce, reduce_shuffle).  A stage starts only when the previous one has fully
+finished; its tasks are the groups :mod:`groupings` makes of the previous
+stage's outputs (or of the job inputs).  Stages with no tasks are skipped
+silently, as on Disco.
 
 Tasks
 =====
@@ -61,6 +64,7 @@ import random
 import threading
 import time
 
+from discolite.master import groupings
 from discolite.master import jobpack as jp
 from discolite.master.events import EventLog, duration
 from discolite.master.jobs import JobRecord, TaskRecord, new_jobname
@@ -205,9 +209,6 @@ class Scheduler(object):
         if not self.accept_new_jobs:
             raise jp.JobPackError('No new jobs should be submitted to this cluster.')
         pack = jp.parse(data)
-        if pack.version != 1:
-            raise jp.JobPackError("unsupported version '%d': discolite runs classic (v1) jobs"
-                                  % pack.version)
         jobdict = pack.jobdict
         in_pool = jobdict['worker'].startswith(CLASSIC_WORKER) and \
             not self.config.get('DISCOLITE_EXTERNAL_WORKERS')
@@ -227,7 +228,7 @@ class Scheduler(object):
             os.chmod(worker, 0o755)
         # The pack is on disk (jobfile); the master keeps only what it needs to schedule.
         pack.jobhome = pack.jobdata = None
-        job = JobRecord(name, pack, jobfile, jobhome, jp.classic_pipeline(jobdict),
+        job = JobRecord(name, pack, jobfile, jobhome, jp.pipeline(pack.version, jobdict),
                         jp.job_inputs(pack.version, jobdict), in_pool)
         job.pythonpath = self._pythonpath(job)
         job.events = EventLog(os.path.join(self.storage.master_dir(name), 'events'))
@@ -263,7 +264,8 @@ class Scheduler(object):
                                % (prev, duration(time.time() - job.stage_start)))
             job.stage_index += 1
             if job.stage_index >= len(job.pipeline):
-                results = job.stage_results.get(prev, []) if prev else job.inputs
+                results = job.stage_results.get(prev, []) if prev else \
+                    (job.inputs if job.classic else job.inputs[::-1])
                 self._end_job(job, 'ready', 'READY: Job done in %s'
                               % duration(time.time() - job.start), results)
                 return
@@ -283,43 +285,30 @@ class Scheduler(object):
             return
 
     def _make_tasks(self, job, stage, grouping, prev):
-        if prev is None:
-            inputs = [(i, 0, urls) for i, urls in enumerate(job.inputs)]
-            labels = None
+        """The tasks of ``stage``: the groups of the previous stage's outputs (spec 7)."""
+        if prev is not None:
+            items = job.stage_items.get(prev, [])
+        elif job.classic:
+            # Classic jobs name their first-stage groups after the node that runs them, and
+            # only a group_label stage looks into dir:// inputs (one task per label).
+            items = [groupings.DirItem(urls[0], groupings.host_of(urls[0]))
+                     if grouping == 'group_label' and urls[0].startswith('dir://')
+                     else groupings.DataItem(0, 0, urls, host=None) for urls in job.inputs]
         else:
-            inputs = [(i, 'all', r) for i, r in enumerate(job.stage_results.get(prev, []))]
-            labels = job.stage_labels.get(prev, {})
-        groups = []
-        if grouping == 'split':
-            groups = [((0, self.host), [inp]) for inp in inputs]
-        elif grouping == 'group_node':
-            if inputs:
-                groups = [((0, self.host), inputs)]
-        elif grouping == 'group_all':
-            if inputs or prev is None:
-                groups = [((0, ''), inputs)]
-        elif grouping == 'group_label':
-            bylabel = {}
-            for iid, _, urls in inputs:
-                found = self._input_labels(urls) if prev is None \
-                    else sorted(labels.get(urls[0], ()))
-                for label in found:
-                    bylabel.setdefault(label, []).append((iid, label, urls))
-            groups = [((label, ''), bylabel[label]) for label in sorted(bylabel)]
+            items = [groupings.DataItem(label, size, urls)
+                     for label, size, urls in reversed(job.input_items)]
+        groups = groupings.group(grouping, items)
+        if job.classic and prev is None:
+            if grouping == 'split':
+                groups = [((label, None), inputs) for (label, _h), inputs in groups]
+            elif grouping == 'group_all' and not groups:
+                groups = [((0, ''), [])]
         tasks = []
         for group, task_inputs in groups:
-            tasks.append(TaskRecord(job, job.next_taskid, stage, grouping, group, task_inputs))
+            inputs = [(iid, label, urls) for iid, (label, urls) in enumerate(task_inputs)]
+            tasks.append(TaskRecord(job, job.next_taskid, stage, grouping, group, inputs))
             job.next_taskid += 1
         return tasks
-
-    def _input_labels(self, urls):
-        from discolite import util
-        if urls and urls[0].startswith('dir://'):
-            try:
-                return sorted({label for label, _u, _s in util.read_index(urls[0])})
-            except Exception:
-                return [0]
-        return [0]
 
     # ------------------------------------------------------------------ assignment
 
@@ -360,7 +349,8 @@ class Scheduler(object):
                 'disco_port': self.master.disco_port, 'put_port': self.master.disco_port,
                 'ddfs_data': self.storage.oob_root, 'disco_data': self.storage.disco_data,
                 'stage': task.stage, 'grouping': task.grouping,
-                'group': [task.group[0], task.group[1]], 'jobfile': job.jobfile,
+                'group': [task.group[0], self.host if task.group[1] is None else task.group[1]],
+                'jobfile': job.jobfile,
                 'jobname': job.name, 'host': self.host}
 
     def task_started(self, job, task):
@@ -458,15 +448,26 @@ class Scheduler(object):
         self.stats['job_ok'] += 1
         job.events.add(self.host, 'DONE: [%s] Task finished in %s'
                        % (task.name, duration(time.time() - task.started)))
-        if task.outputs:
-            url = self.storage.write_index(job.name, task.stage, task.taskid, task.outputs)
-            task.result = [url]
-            job.stage_labels.setdefault(task.stage, {})[url] = {o[0] for o in task.outputs}
+        task.items = self._output_items(job, task)
         task.outputs = []
         job.events.add('master', 'SYS: [%s] Received results from %s' % (task.name, self.host))
         if job.remaining == 0:
-            job.stage_results[task.stage] = [t.result for t in job.tasks if t.result]
+            items = [item for t in job.tasks for item in t.items]
+            job.stage_items[task.stage] = items
+            job.stage_results[task.stage] = [item.replicas for item in items]
             self._next_stage(job)
+
+    def _output_items(self, job, task):
+        """What a finished task hands to the next stage: its local outputs as one index
+        file (a dir item), and, for pipeline jobs, each output given as a URL as a data item."""
+        local = [o for o in task.outputs if job.classic or '://' not in o[1]]
+        items = []
+        if local:
+            url = self.storage.write_index(job.name, task.stage, task.taskid, local)
+            items.append(groupings.DirItem(url, self.host, [o[0] for o in local]))
+        items.extend(groupings.DataItem(label, size, [url], groupings.host_of(url))
+                     for label, url, size in task.outputs if not job.classic and '://' in url)
+        return items
 
     def task_failed(self, task, message, crashed=False):
         """A recoverable failure: retry the task, or kill the job after too many failures.
