@@ -295,8 +295,10 @@ class Scheduler(object):
                      if grouping == 'group_label' and urls[0].startswith('dir://')
                      else groupings.DataItem(0, 0, urls, host=None) for urls in job.inputs]
         else:
-            items = [groupings.DataItem(label, size, urls)
-                     for label, size, urls in reversed(job.input_items)]
+            # Disco reverses the job inputs, except where its label groupings reverse them back.
+            inputs = job.input_items if grouping in ('group_label', 'group_node_label') \
+                else job.input_items[::-1]
+            items = [groupings.DataItem(label, size, urls) for label, size, urls in inputs]
         groups = groupings.group(grouping, items)
         if job.classic and prev is None:
             if grouping == 'split':
