@@ -112,3 +112,77 @@ def sort_reduce(interface, state, label, inp):
 class SortJob(PipeJob):
     pipeline = [('split', Stage('map', process=sort_map)),
                 ('group_label', Stage('reduce', process=sort_reduce, combine=True, sort=True))]
+
+
+# -- small stage functions for the behaviour tests
+
+def fail_process(interface, state, label, inp):
+    raise ZeroDivisionError('stage function failed on purpose')
+
+
+def str_label(interface, state, label, inp):
+    interface.output('x').add('k', 'v')
+
+
+def per_input(interface, state, label, inp):
+    out = interface.output(0)
+    for key, value in inp:
+        out.add(key, value)
+    out.add(b'--call--', 0)
+
+
+def params_init(interface, params):
+    interface.output(0).add('params', (type(params).__name__, sorted(vars(params).items())))
+
+
+def hook_sorted(state, labels):
+    return sorted(labels)
+
+
+def multilabel(interface, state, label, inp):
+    for line in inp:
+        interface.output(0).add(line, 0)
+        interface.output(2).add(line, 2)
+    interface.output(7)
+
+
+class FailJob(PipeJob):
+    pipeline = [('split', Stage('map', process=fail_process))]
+
+
+class StrLabelJob(PipeJob):
+    pipeline = [('split', Stage('map', process=str_label))]
+
+
+class SortNoCombineJob(PipeJob):
+    pipeline = [('split', Stage('map', process=sort_map)),
+                ('group_all', Stage('reduce', process=per_input, sort=True))]
+
+
+class SortStrKeysJob(PipeJob):
+    pipeline = [('split', Stage('map', process=emit)),
+                ('group_all', Stage('reduce', process=sort_reduce, combine=True, sort=True))]
+
+
+class ParamsJob(PipeJob):
+    pipeline = [('group_all', Stage('only', init=params_init))]
+
+
+class HookJob(PipeJob):
+    pipeline = [('split', Stage('emit', process=emit)),
+                ('group_all', Stage('collect', init=collect_init, process=collect,
+                                    done=collect_done, input_hook=hook_sorted))]
+
+
+class MultiLabelJob(PipeJob):
+    pipeline = [('split', Stage('multi', process=multilabel))]
+
+
+class MultiLabelNextJob(PipeJob):
+    pipeline = [('split', Stage('multi', process=multilabel)),
+                ('group_label', _collect())]
+
+
+class ConcurrentJob(PipeJob):
+    pipeline = [('split', Stage('map', process=emit)),
+                ('group_all', _collect(), True)]
