@@ -186,3 +186,11 @@ class MultiLabelNextJob(PipeJob):
 class ConcurrentJob(PipeJob):
     pipeline = [('split', Stage('map', process=emit)),
                 ('group_all', _collect(), True)]
+
+
+WORD_COUNT = {'group_label': WordCount}
+for _g in ('group_node_label', 'group_all'):
+    WORD_COUNT[_g] = _job_class('WordCount_' + _g, [
+        ('split', Stage('map', init=wc_params, process=wc_map)),
+        (_g, Stage('reduce', init=wc_init, process=wc_reduce, done=wc_done, combine=True))])
+    globals()[WORD_COUNT[_g].__name__] = WORD_COUNT[_g]
