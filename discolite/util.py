@@ -202,7 +202,12 @@ def localize(path, ddfs_data=None, disco_data=None):
 
 
 def urlsplit(url, localhost=None, disco_port=None, **kwargs):
-    """Split ``url`` into ``(scheme, netloc, path)`` with Disco's ``disco://`` rewriting rules."""
+    """Split ``url`` into ``(scheme, netloc, path)`` with Disco's ``disco://`` rewriting rules.
+
+    ``url`` may be bytes (a line read from an input, as in Disco's test_query.py): it is
+    decoded as UTF-8 first, and the parts are str."""
+    if isinstance(url, (bytes, bytearray)):
+        url = bytes(url).decode('utf-8')
     scheme, rest = schemesplit(url)
     locstr, path = rest.split('/', 1) if '/' in rest else (rest, '')
     if scheme == 'tag' and not path:

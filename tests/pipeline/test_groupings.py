@@ -121,3 +121,10 @@ def test_first_stage_as_on_disco(disco, grouping, expected):
     for _task, calls in tasks:
         for label, src, records in calls:
             assert label == 0 and records == [_source(src)]  # raw:// lines are str
+
+
+def test_urlsplit_takes_the_bytes_lines_of_an_input():
+    """Disco's test_query.py splits input lines (bytes) with util.urlsplit."""
+    from discolite import util
+    scheme, loc, path = util.urlsplit(b'raw://cities.csv?0')
+    assert (scheme, str(loc), path) == ('raw', 'cities.csv?0', '')
