@@ -232,10 +232,37 @@ def urlresolve(url, master=None):
         _s, _loc, path = urlsplit(url)
         master = master or DiscoSettings()['DISCO_MASTER']
         return '{0}/ddfs/tag/{1}'.format(master.rstrip('/'), path)
+    disco = scheme == 'disco'
     scheme, loc, path = urlsplit(url)
     if not scheme:
         return url
+    if disco:
+        loc = _node_netloc(loc, master)
     return '{0}://{1}/{2}'.format(scheme, loc, path)
+
+
+_resolvable = {}
+
+
+def _node_netloc(loc, master=None):
+    """Where to fetch ``disco://<host>/...`` from: the host itself, or -- when the name does
+    not resolve (a node emulated by a discolite master, e.g. ``node2``) -- the HTTP master,
+    which serves every node's data."""
+    host = loc.host
+    if host not in _resolvable:
+        import socket
+        try:
+            socket.getaddrinfo(host, None)
+            _resolvable[host] = True
+        except (socket.gaierror, UnicodeError, OSError):
+            _resolvable[host] = False
+    if _resolvable[host]:
+        return loc
+    master = master or DiscoSettings()['DISCO_MASTER']
+    scheme, rest = schemesplit(master or '')
+    if scheme not in ('http', 'https') or not rest:
+        return loc
+    return netloc.parse(rest.split('/', 1)[0])
 
 
 def jobname(url):
@@ -309,6 +336,13 @@ def local_path(url):
         candidate = os.path.join(root, relative)
         if os.path.exists(candidate):
             return candidate
+    if parts[0] == host:
+        # disco://<node>/disco/<node>/...: the data directory of another node emulated by a
+        # master whose data root is registered here (every node's data is <root>/<node>/)
+        for root in local_roots():
+            candidate = os.path.join(root, relative)
+            if os.path.isdir(os.path.join(root, host)) and os.path.exists(candidate):
+                return candidate
     return None
 
 

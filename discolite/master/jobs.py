@@ -41,6 +41,10 @@ class TaskRecord(object):
         self.msg_times = []          # (virtual) arrival times of recent MSGs, for the throttle
         self.msg_clock = None
         self.items = []               # what it produced for the next stage (groupings items)
+        self.hosts = []               # where its data is: nodes it would rather run on
+        self.node = None              # the node it runs (ran) on
+        self.jobhome = None           # the job home on that node
+        self.failed_hosts = set()     # nodes it failed on (a retry avoids them)
 
     @property
     def name(self):
@@ -80,7 +84,12 @@ class JobRecord(object):
         self.next_taskid = 0
         self.results = []
         self.events = None
-        self.max_cores = pack.jobdict.get('scheduler', {}).get('max_cores', 2 ** 31)
+        scheduler = pack.jobdict.get('scheduler', {})
+        self.max_cores = scheduler.get('max_cores', 2 ** 31)
+        # Disco honours force_local / force_remote for classic jobs only
+        self.force_local = bool(scheduler.get('force_local')) and self.classic
+        self.force_remote = bool(scheduler.get('force_remote')) and self.classic
+        self.homes = {}                   # node -> (job home, jobfile) where it is unpacked
         self.seq = 0
 
     @property

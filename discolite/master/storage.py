@@ -40,8 +40,8 @@ class Storage(object):
 
     # -- paths and URLs
 
-    def jobhome(self, jobname):
-        return os.path.join(self.disco_data, self.host, hexhash(jobname), jobname)
+    def jobhome(self, jobname, host=None):
+        return os.path.join(self.disco_data, host or self.host, hexhash(jobname), jobname)
 
     def master_dir(self, jobname):
         return os.path.join(self.master_root, hexhash(jobname), jobname)
@@ -49,24 +49,26 @@ class Storage(object):
     def oob_dir(self, jobname):
         return os.path.join(self.oob_root, hexhash(jobname), jobname)
 
-    def job_url_prefix(self, jobname):
-        return 'disco/%s/%s/%s' % (self.host, hexhash(jobname), jobname)
+    def job_url_prefix(self, jobname, host=None):
+        return 'disco/%s/%s/%s' % (host or self.host, hexhash(jobname), jobname)
 
-    def data_url(self, jobname, relpath):
-        return 'disco://%s/%s/%s' % (self.host, self.job_url_prefix(jobname), relpath)
+    def data_url(self, jobname, relpath, host=None):
+        return 'disco://%s/%s/%s' % (host or self.host, self.job_url_prefix(jobname, host),
+                                     relpath)
 
-    def write_index(self, jobname, stage, taskid, outputs):
-        """Write the index file of one task run; returns its ``dir://`` URL."""
+    def write_index(self, jobname, stage, taskid, outputs, host=None):
+        """Write the index file of one task run on node ``host``; returns its ``dir://`` URL."""
         name = '%s-%d-%d.results' % (stage, taskid, int(time.time() * 1e6))
-        directory = os.path.join(self.jobhome(jobname), '.disco')
+        directory = os.path.join(self.jobhome(jobname, host), '.disco')
         os.makedirs(directory, exist_ok=True)
         lines = []
         for label, path, size in outputs:
-            url = path if '://' in path else self.data_url(jobname, path)
+            url = path if '://' in path else self.data_url(jobname, path, host)
             lines.append('%d %s %d\n' % (label, url, size))
         with open(os.path.join(directory, name), 'w') as f:
             f.write(''.join(lines))
-        return 'dir://%s/%s/.disco/%s' % (self.host, self.job_url_prefix(jobname), name)
+        host = host or self.host
+        return 'dir://%s/%s/.disco/%s' % (host, self.job_url_prefix(jobname, host), name)
 
     def resolve_data_path(self, relpath):
         """Map ``/disco/<relpath>`` to a file under the data dir; None if it escapes or is absent."""
@@ -78,9 +80,9 @@ class Storage(object):
 
     # -- job homes
 
-    def create_jobhome(self, jobname, packbytes, jobhome_zip, skip_prefix=None):
+    def create_jobhome(self, jobname, packbytes, jobhome_zip, skip_prefix=None, host=None):
         """Write the jobfile and unpack the job home zip, refusing entries that escape it."""
-        home = self.jobhome(jobname)
+        home = self.jobhome(jobname, host)
         os.makedirs(home, exist_ok=True)
         try:
             unpack_zip(jobhome_zip, home, skip_prefix)
@@ -98,6 +100,14 @@ class Storage(object):
         events, home, oob = self.master_dir(jobname), self.jobhome(jobname), self.oob_dir(jobname)
         shutil.rmtree(events, ignore_errors=True)
         if data:
+            for host in self.hosts():  # the job's home on every (emulated) node
+                other = self.jobhome(jobname, host)
+                if other != home:
+                    shutil.rmtree(other, ignore_errors=True)
+                    try:
+                        os.rmdir(os.path.dirname(other))
+                    except OSError:
+                        pass
             shutil.rmtree(home, ignore_errors=True)
             shutil.rmtree(oob, ignore_errors=True)
             for d in (home, oob, events):  # their <hh> parents, once empty
@@ -105,6 +115,14 @@ class Storage(object):
                     os.rmdir(os.path.dirname(d))
                 except OSError:
                     pass
+
+    def hosts(self):
+        """The node names that have a data directory here."""
+        try:
+            return [h for h in os.listdir(self.disco_data)
+                    if os.path.isdir(os.path.join(self.disco_data, h))]
+        except OSError:
+            return []
 
     def destroy(self):
         """Delete the data root if this Storage created it (a temporary one)."""
