@@ -201,7 +201,12 @@ def localize(path, ddfs_data=None, disco_data=None):
 
 
 def urlsplit(url, localhost=None, disco_port=None, **kwargs):
-    """Split ``url`` into ``(scheme, netloc, path)`` with Disco's ``disco://`` rewriting rules."""
+    """Split ``url`` into ``(scheme, netloc, path)`` with Disco's ``disco://`` rewriting rules.
+
+    ``url`` may be bytes (a line read from an input, as in Disco's test_query.py): it is
+    decoded as UTF-8 first, and the parts are str."""
+    if isinstance(url, (bytes, bytearray)):
+        url = bytes(url).decode('utf-8')
     scheme, rest = schemesplit(url)
     locstr, path = rest.split('/', 1) if '/' in rest else (rest, '')
     if scheme == 'tag' and not path:
@@ -226,9 +231,12 @@ def urlresolve(url, master=None):
         _s, _loc, path = urlsplit(url)
         master = master or DiscoSettings()['DISCO_MASTER']
         return '{0}/ddfs/tag/{1}'.format(master.rstrip('/'), path)
+    disco = scheme == 'disco'
     scheme, loc, path = urlsplit(url)
     if not scheme:
         return url
+    if disco:
+        loc = _node_netloc(loc, master)
     return '{0}://{1}/{2}'.format(scheme, loc, path)
 
 
@@ -253,6 +261,28 @@ def external(files):
     ``map`` or ``reduce`` (see ``disco.worker.classic.external``)."""
     from discolite.worker.classic.external import package
     return package(files)
+_resolvable = {}
+
+
+def _node_netloc(loc, master=None):
+    """Where to fetch ``disco://<host>/...`` from: the host itself, or -- when the name does
+    not resolve (a node emulated by a discolite master, e.g. ``node2``) -- the HTTP master,
+    which serves every node's data."""
+    host = loc.host
+    if host not in _resolvable:
+        import socket
+        try:
+            socket.getaddrinfo(host, None)
+            _resolvable[host] = True
+        except (socket.gaierror, UnicodeError, OSError):
+            _resolvable[host] = False
+    if _resolvable[host]:
+        return loc
+    master = master or DiscoSettings()['DISCO_MASTER']
+    scheme, rest = schemesplit(master or '')
+    if scheme not in ('http', 'https') or not rest:
+        return loc
+    return netloc.parse(rest.split('/', 1)[0])
 
 
 def jobname(url):
@@ -336,6 +366,13 @@ def local_path(url):
         candidate = os.path.join(root, relative)
         if os.path.exists(candidate):
             return candidate
+    if parts[0] == host:
+        # disco://<node>/disco/<node>/...: the data directory of another node emulated by a
+        # master whose data root is registered here (every node's data is <root>/<node>/)
+        for root in local_roots():
+            candidate = os.path.join(root, relative)
+            if os.path.isdir(os.path.join(root, host)) and os.path.exists(candidate):
+                return candidate
     return None
 
 

@@ -36,12 +36,13 @@ class Master(object):
         except (TypeError, ValueError):
             raise DiscoError("Invalid setting DISCO_PORT=%r: expected a port number"
                              % settings['DISCO_PORT'])
-        self.storage = Storage(config['DISCOLITE_DATA'], config['DISCOLITE_HOST'])
-        self.ddfs = DDFSStore(self.storage.ddfs_root, config['DISCOLITE_HOST'])
+        from discolite.master.nodes import node_names
+        host = node_names(config['DISCOLITE_NODES'], config['DISCOLITE_HOST'])[0]
+        self.storage = Storage(config['DISCOLITE_DATA'], host)
+        self.ddfs = DDFSStore(self.storage.ddfs_root, host)
         self.url = 'local://' + self.storage.root
         self.closed = False
-        util.register_local_root(config['DISCOLITE_HOST'], self.storage.disco_data,
-                                 self.storage.ddfs_root)
+        util.register_local_root(host, self.storage.disco_data, self.storage.ddfs_root)
         self.scheduler = Scheduler(self, config)
         self.app = App(self)
         self.external = None

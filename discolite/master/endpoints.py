@@ -152,7 +152,7 @@ class App(object):
         try:
             name = self.scheduler.submit(body)
         except JobPackError as e:
-            return ok(['error', 'Job failed to start: %s' % json.dumps(str(e))])
+            return ok(['error', 'Job failed to start: %s' % e.render()])
         return ok(['ok', name])
 
     def version(self, request):
@@ -245,20 +245,30 @@ class App(object):
         s = self.scheduler
         usage = shutil.disk_usage(self.master.storage.root)
         with s.lock:
-            info = {}
-            tasks = [t.job.name for slot in s.pool.slots for t in [slot.task] if t is not None]
-            if tasks:
-                info['tasks'] = tasks
-            info.update({'job_ok': s.stats['job_ok'], 'data_error': s.stats['data_error'],
-                         'error': s.stats['error'], 'max_workers': s.pool.size,
-                         'connected': True, 'blacklisted': s.host in s.blacklisted,
-                         'diskfree': usage.free // 1024, 'diskused': usage.used // 1024})
-            return ok({s.host: info})
+            tasks = {}
+            for job in s.active.values():
+                for t in job.running:
+                    tasks.setdefault(t.node, []).append(job.name)
+            out = {}
+            for node in s.nodes:
+                info = {}
+                if tasks.get(node.host):
+                    info['tasks'] = tasks[node.host]
+                info.update({'job_ok': node.stats['job_ok'],
+                             'data_error': node.stats['data_error'],
+                             'error': node.stats['error'], 'max_workers': node.slots,
+                             'connected': node.active, 'blacklisted': node.host in s.blacklisted,
+                             'diskfree': usage.free // 1024, 'diskused': usage.used // 1024})
+                if node.active:
+                    out[node.host] = info
+            return ok(out)
 
     def load_config(self, request):
-        return ok([[self.scheduler.host, str(self.scheduler.pool.size)]])
+        with self.scheduler.lock:
+            return ok(self.scheduler.nodes.config())
 
     def save_config(self, request):
+        from discolite.master.nodes import valid_name
         table = _json_body(request)
         if not isinstance(table, list) or not all(
                 isinstance(row, list) and len(row) == 2 and all(isinstance(x, str) for x in row)
@@ -268,8 +278,9 @@ class App(object):
         if len(set(hosts)) != len(hosts):
             raise BadRequest('duplicate nodes')
         for host, slots in table:
-            if not slots.isdigit():
+            if not slots.isdigit() or not valid_name(host) or int(slots) > 10000:
                 raise BadRequest('invalid config')
+        self.scheduler.set_config(table)
         return ok('table saved!')
 
     def get_blacklist(self, request):
@@ -279,7 +290,7 @@ class App(object):
     def blacklist(self, request):
         host = _string_body(request)
         with self.scheduler.lock:
-            if host == self.scheduler.host:
+            if self.scheduler.nodes.get(host) is not None:
                 self.scheduler.blacklisted.add(host)
         self.scheduler.wake()
         return ok('')

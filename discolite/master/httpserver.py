@@ -272,6 +272,9 @@ def parse_args(argv):
                              'removed at exit)')
     parser.add_argument('--workers', type=int, default=None,
                         help='worker processes (default DISCOLITE_WORKERS, the CPU count)')
+    parser.add_argument('--nodes', type=int, default=None,
+                        help='emulated nodes, each with --workers slots (default '
+                             'DISCOLITE_NODES, 1)')
     parser.add_argument('--external-workers', action='store_true',
                         help="run discolite's own job packs through the worker protocol "
                              "(as a Disco node does) instead of the in-process pool")
@@ -281,6 +284,8 @@ def parse_args(argv):
         parser.error('--port must be between 0 and 65535')
     if args.workers is not None and args.workers < 1:
         parser.error('--workers must be at least 1')
+    if args.nodes is not None and not 1 <= args.nodes <= 1000:
+        parser.error('--nodes must be between 1 and 1000')
     return args
 
 
@@ -312,6 +317,8 @@ def main(argv=None):
         overrides['DISCOLITE_DATA'] = os.path.abspath(args.data_dir)
     if args.workers:
         overrides['DISCOLITE_WORKERS'] = str(args.workers)
+    if args.nodes:
+        overrides['DISCOLITE_NODES'] = str(args.nodes)
     if args.external_workers:
         overrides['DISCOLITE_EXTERNAL_WORKERS'] = 'True'
     try:

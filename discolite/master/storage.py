@@ -70,33 +70,34 @@ class Storage(object):
 
     # -- paths and URLs
 
-    def jobhome(self, job):
+    def jobhome(self, job, host=None):
         name = _name(job)
-        return self.checked(os.path.join(self.disco_data, self.host, hexhash(name), name))
+        return self.checked(os.path.join(self.disco_data, host or self.host, hexhash(name), name))
 
     def master_dir(self, job):
         name = _name(job)
         return self.checked(os.path.join(self.master_root, hexhash(name), name))
 
-    def job_url_prefix(self, job):
+    def job_url_prefix(self, job, host=None):
         name = _name(job)
-        return 'disco/%s/%s/%s' % (self.host, hexhash(name), name)
+        return 'disco/%s/%s/%s' % (host or self.host, hexhash(name), name)
 
-    def data_url(self, job, relpath):
-        return 'disco://%s/%s/%s' % (self.host, self.job_url_prefix(job), relpath)
+    def data_url(self, job, relpath, host=None):
+        return 'disco://%s/%s/%s' % (host or self.host, self.job_url_prefix(job, host), relpath)
 
-    def write_index(self, job, stage, taskid, outputs):
-        """Write the index file of one task run; returns its ``dir://`` URL."""
+    def write_index(self, job, stage, taskid, outputs, host=None):
+        """Write the index file of one task run on node ``host``; returns its ``dir://`` URL."""
         name = '%s-%d-%d.results' % (stage, taskid, int(time.time() * 1e6))
-        directory = os.path.join(self.jobhome(job), '.disco')
+        directory = os.path.join(self.jobhome(job, host), '.disco')
         os.makedirs(directory, exist_ok=True)
         lines = []
         for label, path, size in outputs:
-            url = path if '://' in path else self.data_url(job, path)
+            url = path if '://' in path else self.data_url(job, path, host)
             lines.append('%d %s %d\n' % (label, url, size))
         with open(self.checked(os.path.join(directory, name)), 'w') as f:
             f.write(''.join(lines))
-        return 'dir://%s/%s/.disco/%s' % (self.host, self.job_url_prefix(job), name)
+        host = host or self.host
+        return 'dir://%s/%s/.disco/%s' % (host, self.job_url_prefix(job, host), name)
 
     def resolve_data_path(self, relpath):
         """Map ``/disco/<relpath>`` to a file under the data dir; None if it escapes or is absent."""
@@ -110,9 +111,9 @@ class Storage(object):
 
     # -- job homes
 
-    def create_jobhome(self, job, packbytes, jobhome_zip, skip_prefix=None):
+    def create_jobhome(self, job, packbytes, jobhome_zip, skip_prefix=None, host=None):
         """Write the jobfile and unpack the job home zip, refusing entries that escape it."""
-        home = self.jobhome(_record_name(job))
+        home = self.jobhome(_record_name(job), host)
         os.makedirs(home, exist_ok=True)
         try:
             unpack_zip(jobhome_zip, home, skip_prefix)
@@ -132,12 +133,28 @@ class Storage(object):
         events, home = self.master_dir(name), self.jobhome(name)
         shutil.rmtree(events, ignore_errors=True)
         if data:
+            for host in self.hosts():  # the job's home on every (emulated) node
+                other = self.jobhome(name, host)
+                if other != home:
+                    shutil.rmtree(other, ignore_errors=True)
+                    try:
+                        os.rmdir(os.path.dirname(other))
+                    except OSError:
+                        pass
             shutil.rmtree(home, ignore_errors=True)
             for d in (home, events):  # their <hh> parents, once empty
                 try:
                     os.rmdir(os.path.dirname(d))
                 except OSError:
                     pass
+
+    def hosts(self):
+        """The node names that have a data directory here."""
+        try:
+            return [h for h in os.listdir(self.disco_data)
+                    if os.path.isdir(os.path.join(self.disco_data, h))]
+        except OSError:
+            return []
 
     def destroy(self):
         """Delete the data root if this Storage created it (a temporary one)."""
