@@ -43,6 +43,8 @@ def request_token(request):
 
 def handle(master, request, path):
     """Answer a request for ``path`` (decoded, below ``/ddfs/``)."""
+    if '\x00' in path:  # no file or tag name can hold one; the OS would refuse it later
+        return _error(400, 'Invalid path: a NUL character')
     try:
         return _dispatch(master, request, path[len(PREFIX):])
     except DDFSError as e:
