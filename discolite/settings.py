@@ -73,6 +73,9 @@ class DiscoSettings(dict):
         'DISCOLITE_DATA': "''",            # data root; '' = a fresh temporary directory
         'DISCOLITE_WORKERS': "multiprocessing.cpu_count()",
         'DISCOLITE_HOST': "'localhost'",   # node name used in result URLs
+        'DISCOLITE_NODES': "1",            # emulated nodes (node1..nodeN when > 1), each
+                                           # with DISCOLITE_WORKERS slots
+        'DISCOLITE_FAILING_NODES': "''",   # comma-separated nodes whose every task fails
         # forkserver: pool processes inherit nothing from the submitting script (as on a
         # Disco node) and are never forked from a multi-threaded process; fork is faster to
         # start and shares what the script imported.
@@ -133,7 +136,11 @@ class DiscoSettings(dict):
         if key in self.settings_file:
             return self.settings_file[key]
         if key in self.defaults:
-            return eval(self.defaults[key], self.globals, self)
+            code = _COMPILED.get(key)
+            if code is None or code[0] != self.defaults[key]:
+                code = _COMPILED[key] = (self.defaults[key],
+                                         compile(self.defaults[key], key, 'eval'))
+            return eval(code[1], self.globals, self)  # compiled once: a job pickles all of them
         raise KeyError(key)
 
     def get(self, key, default=None):
@@ -147,7 +154,16 @@ class DiscoSettings(dict):
         return dict.__contains__(self, key) or key in os.environ or key in self.settings_file
 
     def __reduce__(self):
-        return type(self), (dict((k, self[k]) for k in self.defaults if k != 'DISCO_MASTER' or self.is_set(k)),)
+        # Every job pickles its settings: evaluating ~55 defaults (host name, login ...)
+        # each time is most of packing a small job, so the result is kept for as long as
+        # what it depends on (explicit items, environment, settings file) is unchanged.
+        global _REDUCED
+        key = (repr(sorted(dict.items(self))), tuple(os.environ.items()),
+               repr(sorted(self.settings_file.items())))
+        if _REDUCED is None or _REDUCED[0] != key:
+            _REDUCED = (key, dict((k, self[k]) for k in self.defaults
+                                  if k != 'DISCO_MASTER' or self.is_set(k)))
+        return type(self), (dict(_REDUCED[1]),)
 
     @property
     def env(self):
@@ -156,9 +172,11 @@ class DiscoSettings(dict):
         return env
 
 
+_COMPILED = {}  # default expression -> its code object (see DiscoSettings.__getitem__)
+_REDUCED = None  # (what it depends on, the values) of the last DiscoSettings.__reduce__
 _CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn'),
             'DISCOLITE_ISOLATION': ('job', 'task')}
-_POSITIVE_INT = ('DISCOLITE_WORKERS',)
+_POSITIVE_INT = ('DISCOLITE_WORKERS', 'DISCOLITE_NODES')
 _NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT')
 _NONNEG_FLOAT = ('DISCOLITE_RETRY_DELAY',)
 _TRUE = ('1', 'true', 'yes', 'on')
@@ -221,4 +239,11 @@ def validate(settings):
     if not out['DISCOLITE_HOST'] or '/' in out['DISCOLITE_HOST']:
         raise DiscoError("Invalid setting DISCOLITE_HOST=%r: expected a host name"
                          % out['DISCOLITE_HOST'])
+    if out['DISCOLITE_NODES'] > 1000:
+        raise DiscoError("Invalid setting DISCOLITE_NODES=%r: at most 1000 emulated nodes"
+                         % settings['DISCOLITE_NODES'])
+    failing = settings['DISCOLITE_FAILING_NODES'] or ''
+    if not isinstance(failing, (list, tuple)):
+        failing = str(failing).split(',')
+    out['DISCOLITE_FAILING_NODES'] = tuple(h.strip() for h in failing if h.strip())
     return out

@@ -39,7 +39,6 @@ Nothing outlives the master: a keeper dies of ``PR_SET_PDEATHSIG`` (a signal it
 catches to kill its worker and everything below first), a worker dies with its
 keeper, and each keeper leads a process group that the master also kills.
 """
-import collections
 import contextlib
 import multiprocessing
 import multiprocessing.connection
@@ -358,7 +357,6 @@ class Slot(object):
             child.close()
         self.conn = parent
         self.task = None
-        self.queue = collections.deque()  # tasks sent after ``task``, to start when it ends
         self.job = None
         self.loaded = None
         self.worker_pid = None    # the current worker's pid, once it has said hello
@@ -504,21 +502,15 @@ class Pool(object):
     # -- any thread holding the scheduler lock
 
     def take(self, job):
-        """A slot for a task of ``job`` (a JobRecord), or None.
+        """An idle slot for a task of ``job`` (a JobRecord), or None.
 
-        An idle worker already serving the job first, then a fresh one; failing
-        both, an idle worker serving another job is released (its replacement is
-        ready in about a millisecond).  With every slot busy, a worker of the job
-        whose queue is empty gets the task queued (:attr:`PREFETCH`): it starts it
-        as soon as its current task ends, without waiting for the master.
+        A worker already serving the job first, then a fresh one; failing both, a
+        worker serving another job that has no task on it right now is released
+        (its replacement is ready in about a millisecond).
         """
-        fresh = other = busy = None
+        fresh = other = None
         for slot in self.slots:
-            if slot.retired:
-                continue
-            if slot.task is not None:
-                if busy is None and slot.job == job.name and len(slot.queue) < self.PREFETCH:
-                    busy = slot
+            if slot.task is not None or slot.retired:
                 continue
             if slot.job == job.name:
                 return slot
@@ -529,9 +521,7 @@ class Pool(object):
         if fresh is None and other is not None:
             self.release(other)
             fresh = other
-        return fresh or busy
-
-    PREFETCH = 1  # tasks queued on a busy worker
+        return fresh
 
     def idle(self):
         """Slots that may take a task now."""
@@ -540,36 +530,30 @@ class Pool(object):
     def run(self, slot, task, fields, inputs, setup):
         """Send ``task`` to ``slot``'s worker; its messages come back through :meth:`wait`.
 
-        ``setup`` is what the worker needs to know about the job (the fields of
-        the payload that are the same for all its tasks, its job home, its
-        PYTHONPATH); it goes with a worker's first task and with queued tasks
-        (which a replacement worker may be the one to read).
+        ``setup`` is what the worker needs to know about the job on the task's
+        node (the payload fields that are the same for all those tasks, the job
+        home, the PYTHONPATH); it goes only when the worker does not have it yet.
         """
-        if slot.task is None:
-            slot.task = task
-            if slot.loaded == task.job.name:
-                setup = None
-        else:
-            slot.queue.append(task)
-        slot.job = slot.loaded = task.job.name
+        slot.task = task
+        slot.job = task.job.name
+        key = (slot.job, task.node)
+        if slot.loaded == key:
+            setup = None
+        slot.loaded = key
         try:
             slot.conn.send(('task', fields, inputs, setup))
         except (OSError, ValueError):
             pass  # the process has just died: wait() reports it and the task is retried
 
     def finished(self, slot, ok):
-        """``slot``'s task ended (DONE when ``ok``, else ERROR/FATAL); returns the next one
-        (a queued task, which its worker starts now) or None."""
-        slot.task = slot.queue.popleft() if slot.queue else None
+        """``slot``'s task ended (DONE when ``ok``, else ERROR/FATAL)."""
+        slot.task = None
         if not ok or self.isolation == 'task':
-            slot.worker_pid = None  # the worker replaces itself
-            if slot.task is None:
-                slot.job = slot.loaded = None
-        return slot.task
+            slot.job = slot.loaded = slot.worker_pid = None  # the worker replaces itself
 
     def release(self, slot):
         """Replace ``slot``'s idle worker by a fresh one (its job has ended)."""
-        if slot.job is not None and slot.task is None and not slot.queue and not slot.retired:
+        if slot.job is not None and slot.task is None and not slot.retired:
             slot.job = slot.loaded = slot.worker_pid = None
             try:
                 slot.conn.send(('release',))
@@ -589,7 +573,6 @@ class Pool(object):
         """
         slot.retired = True
         slot.task = None
-        slot.queue.clear()
         try:
             slot.process.terminate()  # SIGTERM: the keeper kills its worker's tree, then exits
         except Exception:
