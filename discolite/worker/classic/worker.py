@@ -251,13 +251,9 @@ class Worker(BaseWorker):
         if urls and all(ispartitioned(r) for r in urls):
             urls = [[u] for r in urls for u in util.parse_dir(r[0], label=task.group_label)]
         random.shuffle(urls)
-
-        def records():
-            for replicas in urls:
-                yield from self.input_records(replicas, self['reduce_input_stream'],
-                                              self['reduce_reader'], params)
-
-        entries = self.status_iter(records(), "%d entries reduced", self['status_interval'])
+        source = self.records([(None, None, replicas) for replicas in urls],
+                              self['reduce_input_stream'], self['reduce_reader'], params)
+        entries = self.status_iter(source, "%d entries reduced", self['status_interval'])
         out = self.output(task, None, self['reduce_output_stream'])
         if self['sort']:
             entries = self.sort(task, entries)
