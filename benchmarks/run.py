@@ -132,7 +132,7 @@ def counter_wc(paths):
 def discolite_wc(disco, paths, partitions, sort=False):
     job = Job(master=disco).run(input=paths, map=wc_map, combiner=wc_combiner,
                                 reduce=wc_reduce, partitions=partitions, sort=sort)
-    result = dict(result_iterator(job.wait(poll_interval=0.02)))
+    result = dict(result_iterator(job.wait(poll_interval=2)))
     disco.purge(job.name)
     return result
 
