@@ -43,6 +43,8 @@ class Master(object):
         self.url = 'local://' + self.storage.root
         self.closed = False
         util.register_local_root(host, self.storage.disco_data)
+        if host != config['DISCOLITE_HOST']:  # URLs naming DISCOLITE_HOST (e.g. DDFS blobs)
+            util.register_local_root(config['DISCOLITE_HOST'], self.storage.disco_data)
         self.scheduler = Scheduler(self, config)
         self.app = App(self)
         self.external = None

@@ -572,7 +572,10 @@ class Scheduler(object):
     def _fatal(self, task, message):
         job = task.job
         if task.state == 'running':
-            _recount(job, task, RUNNING, FAILED)
+            # Disco counts the FATAL as a failure and the task as waiting again, like the
+            # job's other tasks once it is killed (captures pipeline_*_jobinfo)
+            _recount(job, task, RUNNING, WAITING)
+            job.counts[task.stage][FAILED] += 1
             job.running.discard(task)
             node = self._stopped(task)
             if node is not None:
