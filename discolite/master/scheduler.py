@@ -351,8 +351,15 @@ class Scheduler(object):
                 if node is None:
                     break
                 task = ready.popleft()
+                try:
+                    self._home(job, node.host)
+                except Exception as e:  # e.g. a full disk on that node: retried elsewhere
+                    self._fail_on(node, job, task, 'cannot unpack the job home on %s: %s'
+                                  % (node.host, e))
+                    continue
                 if node.failing:
-                    self._fail_on(node, job, task)
+                    self._fail_on(node, job, task, 'emulated node failure: every task '
+                                                   'started on it fails')
                 elif job.in_pool:
                     self._run(idle.pop(), job, task, node)
                 else:
@@ -364,11 +371,10 @@ class Scheduler(object):
         dues = [job.delayed[0][0] - now for job in self.active.values() if job.delayed]
         return max(0.0, min(dues)) if dues else None
 
-    def _fail_on(self, node, job, task):
-        """A task started on a failing node fails at once (an emulated broken node)."""
+    def _fail_on(self, node, job, task, why):
+        """``task`` fails as soon as it starts on ``node`` (a broken node)."""
         self.task_started(job, task, node)
-        self.task_failed(task, 'WARNING: [%s] Node %s failed (emulated node failure: every '
-                               'task started on it fails)' % (task.name, node.host),
+        self.task_failed(task, 'WARNING: [%s] Node %s failed (%s)' % (task.name, node.host, why),
                          crashed=True)
 
     def _home(self, job, host):
@@ -393,7 +399,7 @@ class Scheduler(object):
                 'ddfs_data': self.storage.oob_root, 'disco_data': self.storage.disco_data,
                 'stage': task.stage, 'grouping': task.grouping,
                 'group': [task.group[0], task.node if task.group[1] is None else task.group[1]],
-                'jobfile': job.homes[task.node][1],
+                'jobfile': job.homes.get(task.node, (None, job.jobfile))[1],
                 'jobname': job.name, 'host': task.node}
 
     def task_started(self, job, task, node=None):
@@ -403,7 +409,7 @@ class Scheduler(object):
             return
         node = node or self.nodes.get(self.host)
         task.node = node.host
-        task.jobhome = self._home(job, node.host)[0]
+        task.jobhome = job.homes.get(node.host, (job.jobhome,))[0]
         node.running += 1
         _recount(job, task, WAITING, RUNNING)
         task.state = 'running'
