@@ -2,8 +2,9 @@
 import json
 import struct
 
+from discolite.master import names
+
 HEADER_SIZE = 128
-MAX_PREFIX = 200  # bytes; the job name <prefix>@<a>:<b>:<c> must fit in a file name (255)
 GROUPINGS = ('split', 'group_node_label', 'group_node', 'group_label', 'group_all')
 
 
@@ -68,12 +69,10 @@ def check_jobdict(version, jobdict):
     for key in required:
         if key not in jobdict:
             raise JobPackError("jobpack missing key '%s'" % key)
-    prefix = jobdict['prefix']
-    # Disco rejects only '/' and '.'; the job name is also a directory name here, so a
-    # NUL byte or a name too long for the file system is refused with the same reason.
-    if not isinstance(prefix, str) or '/' in prefix or '.' in prefix or '\0' in prefix \
-            or len(prefix.encode('utf-8')) > MAX_PREFIX:
-        raise JobPackError('invalid prefix')
+    try:
+        names.check_prefix(jobdict['prefix'])
+    except names.InvalidName as e:
+        raise JobPackError(str(e))
     if not isinstance(jobdict['worker'], str) or not jobdict['worker']:
         raise JobPackError('invalid payload: worker must be a path in the job home')
     if not isinstance(jobdict['owner'], str):

@@ -4,13 +4,15 @@ import threading
 import time
 
 from discolite.master.events import timestamp
+from discolite.master.names import JobName, jobname
 
 _name_lock = threading.Lock()
 _last_stamp = [0]
 
 
 def new_jobname(prefix):
-    """``<prefix>@<megasecs>:<secs>:<microsecs>`` in lowercase hex, unique in this process."""
+    """``<prefix>@<megasecs>:<secs>:<microsecs>`` in lowercase hex, unique in this process
+    (``prefix`` has passed ``names.check_prefix``)."""
     with _name_lock:
         now = int(time.time() * 1e6)
         if now <= _last_stamp[0]:
@@ -18,7 +20,7 @@ def new_jobname(prefix):
         _last_stamp[0] = now
     mega, rest = divmod(now, 10 ** 12)
     secs, micro = divmod(rest, 10 ** 6)
-    return '%s@%x:%x:%x' % (prefix, mega, secs, micro)
+    return JobName('%s@%x:%x:%x' % (prefix, mega, secs, micro))
 
 
 class TaskRecord(object):
@@ -55,7 +57,7 @@ class JobRecord(object):
     """Everything the master knows about one job."""
 
     def __init__(self, name, pack, jobfile, jobhome, pipeline, inputs, in_pool):
-        self.name = name
+        self.name = jobname(name)
         self.pack = pack
         self.jobdict = pack.jobdict
         self.jobfile = jobfile

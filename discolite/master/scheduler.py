@@ -66,6 +66,7 @@ import time
 
 from discolite.master import groupings
 from discolite.master import jobpack as jp
+from discolite.master import names
 from discolite.master.events import EventLog, duration
 from discolite.master.jobs import JobRecord, TaskRecord, new_jobname
 from discolite.master.nodes import BLACKLIST_AFTER, Nodes, node_names
@@ -99,6 +100,7 @@ class Scheduler(object):
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.jobs = {}                    # name -> JobRecord, until cleaned or purged
+        self.cleaned = set()              # JobNames of cleaned jobs whose data purge may delete
         self.active = {}                  # name -> JobRecord of active jobs, oldest first
         self.seq = 0
         self.blacklisted = set()
@@ -272,6 +274,10 @@ class Scheduler(object):
             if job.stage_index >= len(job.pipeline):
                 results = job.stage_results.get(prev, []) if prev else \
                     (job.inputs if job.classic else job.inputs[::-1])
+                if job.jobdict.get('save_results'):
+                    results = self._save_results(job)
+                    if results is None:
+                        return
                 self._end_job(job, 'ready', 'READY: Job done in %s'
                               % duration(time.time() - job.start), results)
                 return
@@ -396,7 +402,7 @@ class Scheduler(object):
         """The TASK message a worker gets for ``task`` (Disco's field names and meanings)."""
         return {'taskid': task.taskid, 'master': self.master.url,
                 'disco_port': self.master.disco_port, 'put_port': self.master.disco_port,
-                'ddfs_data': self.storage.oob_root, 'disco_data': self.storage.disco_data,
+                'ddfs_data': self.storage.ddfs_root, 'disco_data': self.storage.disco_data,
                 'stage': task.stage, 'grouping': task.grouping,
                 'group': [task.group[0], task.node if task.group[1] is None else task.group[1]],
                 'jobfile': job.homes.get(task.node, (None, job.jobfile))[1],
@@ -513,6 +519,15 @@ class Scheduler(object):
             node.failures_in_a_row = 0
         job.events.add(task.node, 'DONE: [%s] Task finished in %s'
                        % (task.name, duration(time.time() - task.started)))
+        if task.outputs and job.jobdict.get('save_results') and \
+                job.stage_index == len(job.pipeline) - 1:
+            try:
+                task.saved = self._save_outputs(job, task)
+            except Exception as e:  # e.g. a full disk: the job cannot keep its results
+                task.outputs = []
+                self._end_job(job, 'dead', 'ERROR: [%s] Failed to save results to DDFS: %s'
+                              % (task.name, e))
+                return
         task.items = self._output_items(job, task)
         task.outputs = []
         job.events.add('master', 'SYS: [%s] Received results from %s' % (task.name, task.node))
@@ -521,6 +536,41 @@ class Scheduler(object):
             job.stage_items[task.stage] = items
             job.stage_results[task.stage] = [item.replicas for item in items]
             self._next_stage(job)
+
+    # ------------------------------------------------------------------ save_results
+
+    def _save_outputs(self, job, task):
+        """Store each output of a last-stage task as a DDFS blob, as a Disco node does
+        (prefix ``<job>:<taskid>:<runid>:<basename>``); their URLs, in output order."""
+        from discolite.task import safe_name
+        store = self.master.ddfs
+        saved = []
+        for _label, path, _size in task.outputs:
+            if '://' in path:
+                saved.append([path])
+                continue
+            source = os.path.join(task.jobhome or job.jobhome, path)
+            prefix = safe_name('%s:%d:%d:%s' % (job.name, task.taskid,
+                                                task.taskid + task.failures,
+                                                os.path.basename(path)))
+            with open(source, 'rb') as f:
+                saved.append([store.put_blob(store.new_blob(prefix), f)])
+        return saved
+
+    def _save_results(self, job):
+        """Write ``disco:results:<job>`` (one entry per saved output, in the stage's task
+        order); the job's results become ``["tag://disco:results:<job>"]``.  None when the
+        tag could not be written (the job is dead then)."""
+        tag = 'disco:results:%s' % job.name
+        entries = [entry for t in sorted(job.tasks, key=lambda t: t.taskid)
+                   for entry in getattr(t, 'saved', None) or []]
+        try:
+            self.master.ddfs.update(tag, entries, replace=True)
+        except Exception as e:
+            self._end_job(job, 'dead', 'Job %s failed to save results to %s: %s'
+                          % (job.name, tag, e))
+            return None
+        return ['tag://' + tag]
 
     def _output_items(self, job, task):
         """What a finished task hands to the next stage: its local outputs as one index
@@ -645,7 +695,7 @@ class Scheduler(object):
     def kill(self, name):
         """End the named job as dead if it is active (an unknown name is ignored, as on Disco)."""
         with self.lock:
-            job = self.jobs.get(name)
+            job = self.jobs.get(names.lookup(name))
             if job is not None and job.status == 'active':
                 self._end_job(job, 'dead', 'WARN: Job killed')
         self.wake()
@@ -653,8 +703,12 @@ class Scheduler(object):
     def forget(self, name, purge):
         """Kill the job and drop its record and events; ``purge`` also deletes its data.
 
-        With ``purge`` the data goes even for a name the master no longer knows.
+        A name the master does not know is ignored (as on Disco), except that ``purge``
+        deletes the data of a job ``clean`` dropped earlier (kept in ``self.cleaned``).
         """
+        name = names.lookup(name)
+        if name is None:
+            return
         pids = []
         with self.lock:
             job = self.jobs.pop(name, None)
@@ -663,19 +717,26 @@ class Scheduler(object):
                 self._end_job(job, 'dead', 'WARN: Job killed')
             if job is not None:
                 job.events.close()
+                if not purge:
+                    self.cleaned.add(job.name)
+            elif purge and name in self.cleaned:
+                job = name
+            if purge:
+                self.cleaned.discard(name)
         self.wake()
+        if job is None:
+            return
         if purge:  # a SIGKILLed task may still write (outputs, OOB) until it is really gone
             _wait_dead(pids, 5)
-        if job is not None or purge:
-            self.storage.remove_job(name, data=purge)
+        self.storage.remove_job(job, data=purge)
 
     # ------------------------------------------------------------------ queries
 
-    def wait_any(self, names, timeout):
+    def wait_any(self, jobnames, timeout):
         """Block until any of the named active jobs ends, or ``timeout`` seconds pass."""
         deadline = time.time() + timeout
         with self.lock:
-            start = {n: self.jobs[n].status for n in names if n in self.jobs}
+            start = {n: self.jobs[n].status for n in jobnames if n in self.jobs}
             while any(s == 'active' for s in start.values()):
                 if any(self.jobs.get(n) is None or self.jobs[n].status != s
                        for n, s in start.items() if s == 'active'):
