@@ -528,7 +528,12 @@ class Scheduler(object):
                 self._end_job(job, 'dead', 'ERROR: [%s] Failed to save results to DDFS: %s'
                               % (task.name, e))
                 return
-        task.items = self._output_items(job, task)
+        if getattr(task, 'saved', None) and not job.classic:
+            # a pipeline's saved outputs are data items: the DDFS blobs (stage results)
+            task.items = [groupings.DataItem(label, size, urls)
+                          for (label, _path, size), urls in zip(task.outputs, task.saved)]
+        else:
+            task.items = self._output_items(job, task)
         task.outputs = []
         job.events.add('master', 'SYS: [%s] Received results from %s' % (task.name, task.node))
         if job.remaining == 0:
