@@ -130,8 +130,13 @@ class DDFS(object):
             host = str(master)[len('disco://'):].rstrip('/')
             master = 'http://%s:%s' % (host, self.settings['DISCO_PORT'])
         if not master:
-            from discolite.master import default_master
-            master = default_master().url
+            from discolite.schemes import active_task
+            task = active_task()  # in a task: its master, as DISCO_MASTER on a Disco node
+            if task is not None and getattr(task, 'master', None):
+                master = task.master
+            else:
+                from discolite.master import default_master
+                master = default_master().url
         self.master = str(master).rstrip('/')
         self.settings['DISCO_MASTER'] = self.master
 
