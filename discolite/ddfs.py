@@ -367,6 +367,11 @@ class DDFS(object):
         if path is not None:
             with open(path, 'rb') as f:
                 return f.read()
+        scheme, rest = util.schemesplit(url)
+        if scheme == 'disco' and '/ddfs/' in rest and \
+                util.local_roots(util.netloc.parse(rest.split('/', 1)[0]).host, ddfs=True):
+            # a blob of a DDFS in this process that is not there (any more)
+            raise CommError("b'Not found.'", url, 404)
         if url.startswith(('disco://', 'dir://')):
             url = util.urlresolve(url)
         if not url.startswith(('http://', 'https://', 'local://')):
