@@ -12,7 +12,7 @@ import os
 import random
 import re
 from io import BytesIO
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from discolite.error import CommError, DiscoError
 from discolite.settings import DiscoSettings
@@ -94,6 +94,12 @@ def urltoken(url):
         return None
     auth = netloc.split('@', 1)[0]
     return auth.split(':')[1] if ':' in auth else auth
+
+
+def _q(name):
+    """A name as it goes into a URL path: valid DDFS names unchanged, anything else
+    percent-encoded, so the master (not the HTTP library) refuses it."""
+    return quote(name, safe='@:')
 
 
 class BlobReader(object):
@@ -214,6 +220,7 @@ class DDFS(object):
     def _resolve(self, tag):
         """``<master>/ddfs/tag/<name>`` (or the tag URL's own host)."""
         _auth, host, name = _split(tag)
+        name = _q(name)
         if host:
             if ':' not in host:
                 host = '%s:%s' % (host, self.settings['DISCO_PORT'])
@@ -243,15 +250,15 @@ class DDFS(object):
         return self.get(tag, token=token)['user-data']
 
     def getattr(self, tag, attr, token=None):
-        return self._json('GET', tag, '/' + attr, token=token)
+        return self._json('GET', tag, '/' + _q(attr), token=token)
 
     def setattr(self, tag, attr, val, token=None):
         """Set an attribute (a string; a list of entries for ``ddfs:urls``); returns
         ``[raw answer bytes]`` as Disco's client does."""
-        return [self._tag_request('PUT', tag, '/' + attr, json.dumps(val), token=token)]
+        return [self._tag_request('PUT', tag, '/' + _q(attr), json.dumps(val), token=token)]
 
     def delattr(self, tag, attr, token=None):
-        return self._json('DELETE', tag, '/' + attr, token=token)
+        return self._json('DELETE', tag, '/' + _q(attr), token=token)
 
     def delete(self, tag, token=None):
         """Delete the tag (a missing one too): ``'deleted'``."""
@@ -272,7 +279,7 @@ class DDFS(object):
 
     def list(self, prefix=''):
         """Names of the live tags starting with ``prefix``, sorted."""
-        body = self._request('GET', '%s/ddfs/tags/%s' % (self.master, prefix),
+        body = self._request('GET', '%s/ddfs/tags/%s' % (self.master, _q(prefix)),
                              token=self.settings['DDFS_READ_TOKEN'])
         return json.loads(body.decode('utf-8'))
 
@@ -422,7 +429,7 @@ class DDFS(object):
                                                 ('include', ','.join(forceon)),
                                                 ('replicas', replicas)) if v])
             targets = json.loads(self._request(
-                'GET', '%s/ddfs/new_blob/%s?%s' % (self.master, target, qs)).decode('utf-8'))
+                'GET', '%s/ddfs/new_blob/%s?%s' % (self.master, _q(target), qs)).decode('utf-8'))
             try:
                 return [self._upload(t, source) for t in targets]
             except CommError as e:
