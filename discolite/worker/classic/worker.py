@@ -293,6 +293,10 @@ _END = object()
 _FIRST = operator.itemgetter(0)
 
 
+# Keys memoised per task before the memo starts over: a few MB, whatever the input size.
+MEMO_LIMIT = 1 << 16
+
+
 class _Map(object):
     """The map loop (DISCO-SPEC §2.6 step 4-5), one specialised loop per case.
 
@@ -360,6 +364,9 @@ class _Map(object):
     def memo_slot(self, key, memo, ints):
         """The slot of a key the memo does not hold, memoising it when that is exact."""
         t = type(key)
+        if len(memo) + len(ints) >= MEMO_LIMIT:  # mostly distinct keys: keep memory bounded
+            memo.clear()
+            ints.clear()
         if t is int:
             slot = ints.get(key)
             if slot is None:
