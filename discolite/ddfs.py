@@ -375,9 +375,10 @@ class DDFS(object):
             with open(path, 'rb') as f:
                 return f.read()
         scheme, rest = util.schemesplit(url)
-        if scheme == 'disco' and '/ddfs/' in rest and \
+        if scheme == 'disco' and '/ddfs/' in rest and self.master.startswith('local://') and \
                 util.local_roots(util.netloc.parse(rest.split('/', 1)[0]).host, ddfs=True):
-            # a blob of a DDFS in this process that is not there (any more)
+            # a blob of the DDFS of this process's master that is not there (any more); with an
+            # HTTP master, a same-named node of an in-process master proves nothing: ask HTTP
             raise CommError("b'Not found.'", url, 404)
         if url.startswith(('disco://', 'dir://')):
             url = util.urlresolve(url)
