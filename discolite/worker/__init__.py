@@ -365,7 +365,8 @@ class JobCache(object):
         if task.jobfile != self.jobfile:
             self.jobfile = None
             dPickle.new_globals()
-            job, jobargs = task.jobobjs
+            task._jobobjs = dPickle.loads(_read_jobdata(task.jobfile))
+            job, jobargs = task._jobobjs
             self.inputs = self.slim = self.shared = None
             if isinstance(jobargs, dict) and 'input' in jobargs:
                 self.inputs = jobargs['input']
@@ -385,6 +386,15 @@ class JobCache(object):
         if self.inputs is not None:
             jobargs['input'] = self.inputs
         return job, jobargs
+
+
+def _read_jobdata(jobfile):
+    """The jobdata field of a job pack file, read alone (the rest holds every input)."""
+    from discolite.job import JobPack
+    with open(jobfile, 'rb') as f:
+        offsets = JobPack.offsets(f)
+        f.seek(offsets[3])
+        return f.read()
 
 
 def _standard_shuffle(job, jobargs):
