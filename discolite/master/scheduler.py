@@ -391,8 +391,15 @@ class Scheduler(object):
                         break
                     free -= 1
                 task = ready.popleft()
+                try:
+                    self._home(job, node.host)
+                except Exception as e:  # e.g. a full disk on that node: retried elsewhere
+                    self._fail_on(node, job, task, 'cannot unpack the job home on %s: %s'
+                                  % (node.host, e))
+                    continue
                 if node.failing:
-                    self._fail_on(node, job, task)
+                    self._fail_on(node, job, task, 'emulated node failure: every task '
+                                                   'started on it fails')
                 elif job.in_pool:
                     self._run(slot, job, task, node)
                 else:
@@ -404,11 +411,10 @@ class Scheduler(object):
         dues = [job.delayed[0][0] - now for job in self.active.values() if job.delayed]
         return max(0.0, min(dues)) if dues else None
 
-    def _fail_on(self, node, job, task):
-        """A task started on a failing node fails at once (an emulated broken node)."""
+    def _fail_on(self, node, job, task, why):
+        """``task`` fails as soon as it starts on ``node`` (a broken node)."""
         self.task_started(job, task, node)
-        self.task_failed(task, 'WARNING: [%s] Node %s failed (emulated node failure: every '
-                               'task started on it fails)' % (task.name, node.host),
+        self.task_failed(task, 'WARNING: [%s] Node %s failed (%s)' % (task.name, node.host, why),
                          crashed=True)
 
     def _home(self, job, host):
@@ -437,7 +443,8 @@ class Scheduler(object):
         return {'master': self.master.url,
                 'disco_port': self.master.disco_port, 'put_port': self.master.disco_port,
                 'ddfs_data': self.storage.ddfs_root, 'disco_data': self.storage.disco_data,
-                'jobfile': job.homes[node][1], 'jobname': job.name, 'host': node}
+                'jobfile': job.homes.get(node, (None, job.jobfile))[1], 'jobname': job.name,
+                'host': node}
 
     def task_started(self, job, task, node=None):
         """Mark ``task`` running on ``node`` (the scheduler calls this before handing it to a
@@ -446,7 +453,7 @@ class Scheduler(object):
             return
         node = node or self.nodes.get(self.host)
         task.node = node.host
-        task.jobhome = self._home(job, node.host)[0]
+        task.jobhome = job.homes.get(node.host, (job.jobhome,))[0]
         node.running += 1
         _recount(job, task, WAITING, RUNNING)
         task.state = 'running'
@@ -564,7 +571,12 @@ class Scheduler(object):
                 self._end_job(job, 'dead', 'ERROR: [%s] Failed to save results to DDFS: %s'
                               % (task.name, e))
                 return
-        task.items = self._output_items(job, task)
+        if getattr(task, 'saved', None) and not job.classic:
+            # a pipeline's saved outputs are data items: the DDFS blobs (stage results)
+            task.items = [groupings.DataItem(label, size, urls)
+                          for (label, _path, size), urls in zip(task.outputs, task.saved)]
+        else:
+            task.items = self._output_items(job, task)
         task.outputs = []
         job.events.add('master', 'SYS: [%s] Received results from %s' % (task.name, task.node))
         if job.remaining == 0:
@@ -664,7 +676,10 @@ class Scheduler(object):
     def _fatal(self, task, message):
         job = task.job
         if task.state == 'running':
-            _recount(job, task, RUNNING, FAILED)
+            # Disco counts the FATAL as a failure and the task as waiting again, like the
+            # job's other tasks once it is killed (captures pipeline_*_jobinfo)
+            _recount(job, task, RUNNING, WAITING)
+            job.counts[task.stage][FAILED] += 1
             job.running.discard(task)
             node = self._stopped(task)
             if node is not None:

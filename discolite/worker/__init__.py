@@ -336,7 +336,8 @@ def _node_settings(task):
     ``disco://<its host>/disco/...`` local files and other hosts reachable at its DISCO_PORT."""
     from discolite import util
     if task.host and task.disco_data and os.path.isdir(task.disco_data):
-        util.register_local_root(task.host, task.disco_data)
+        ddfs = task.ddfs_data if task.ddfs_data and os.path.isdir(task.ddfs_data) else None
+        util.register_local_root(task.host, task.disco_data, ddfs)
     if task.disco_port and 'DISCO_PORT' not in os.environ:
         os.environ['DISCO_PORT'] = str(task.disco_port)
 
