@@ -246,6 +246,8 @@ def main(argv=None):
     p.add_argument('--quick', action='store_true', help='fewer runs and tasks')
     p.add_argument('--runs', type=int, default=None, help='tiny-job runs (default 200)')
     p.add_argument('--only', choices=('tiny', 'http', 'tasks', 'cpu'), action='append')
+    p.add_argument('--tasks', type=int, action='append',
+                   help='map tasks of one job to time (repeatable; default 1000 10000 50000)')
     p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -258,13 +260,14 @@ def main(argv=None):
     if 'http' in only:
         bench_tiny_http(runs)
     if 'cpu' in only:
-        bench_cpu(20 if args.quick else 100, 1000 if args.quick else 5000)
+        bench_cpu(min(runs, 100), (args.tasks or [1000 if args.quick else 5000])[0])
     if 'tasks' in only:
-        counts = (1000, 10000) if args.quick else (1000, 10000, 50000)
+        counts = args.tasks or ((1000, 10000) if args.quick else (1000, 10000, 50000))
         res = bench_tasks(counts)
-        if 1000 in res and max(res) > 1000:
-            print('pool process RSS %d tasks / 1000 tasks: %.2f'
-                  % (max(res), res[max(res)][1] / max(1, res[1000][1])))
+        low, high = min(res), max(res)
+        if high > low:
+            print('pool process RSS %d tasks / %d tasks: %.2f'
+                  % (high, low, res[high][1] / max(1, res[low][1])))
 
 
 if __name__ == '__main__':
