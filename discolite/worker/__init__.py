@@ -346,13 +346,16 @@ class JobCache(object):
     """The job data of the one job a pool process serves, read from the job file once.
 
     The job file holds every input of the job; reading and unpickling it for each
-    task made a task's cost grow with the job.  The first task loads it; the
-    objects are then pickled again without ``jobargs['input']`` (the part that
-    grows), and each task unpickles that small copy and gets the input list back,
-    so every task still starts from fresh job objects and fresh function globals,
-    as in a new process on Disco.  Objects that cannot be pickled again are shared
-    by the job's tasks instead.
+    task made a task's cost grow with the job.  The first task reads the jobdata
+    field alone; each later task unpickles it again, so every task starts from
+    fresh job objects and fresh function globals, as in a new process on Disco.
+    For a job of many inputs the objects are first pickled again without
+    ``jobargs['input']`` (the part that grows), and each task gets the one input
+    list back.  Objects that cannot be pickled again are then shared by the job's
+    tasks instead.
     """
+
+    MANY = 256  # inputs from which a job's data is pickled again without them
 
     def __init__(self):
         self.jobfile = None
@@ -366,16 +369,19 @@ class JobCache(object):
         if task.jobfile != self.jobfile:
             self.jobfile = None
             dPickle.new_globals()
-            job, jobargs = task.jobobjs
-            self.inputs = self.slim = self.shared = None
-            if isinstance(jobargs, dict) and 'input' in jobargs:
+            data = _read_jobdata(task.jobfile)
+            task._jobobjs = dPickle.loads(data)
+            job, jobargs = task._jobobjs
+            self.inputs = self.shared = None
+            self.slim = data  # a small job: each task just unpickles it again
+            if isinstance(jobargs, dict) and len(jobargs.get('input') or ()) > self.MANY:
                 self.inputs = jobargs['input']
                 jobargs = dict(jobargs)
                 del jobargs['input']
-            try:
-                self.slim = dPickle.dumps((job, jobargs), -1)
-            except Exception:
-                self.shared = task._jobobjs
+                try:
+                    self.slim = dPickle.dumps((job, jobargs), -1)
+                except Exception:
+                    self.shared = task._jobobjs
             self.jobfile = task.jobfile
             self.info = {'shuffle_here': _standard_shuffle(job, task._jobobjs[1])}
             return task._jobobjs
@@ -386,6 +392,15 @@ class JobCache(object):
         if self.inputs is not None:
             jobargs['input'] = self.inputs
         return job, jobargs
+
+
+def _read_jobdata(jobfile):
+    """The jobdata field of a job pack file, read alone (the rest holds every input)."""
+    from discolite.job import JobPack
+    with open(jobfile, 'rb') as f:
+        offsets = JobPack.offsets(f)
+        f.seek(offsets[3])
+        return f.read()
 
 
 def _standard_shuffle(job, jobargs):
