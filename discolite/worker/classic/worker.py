@@ -100,7 +100,8 @@ class Worker(BaseWorker):
                              "or a list of such lists: {0}".format(job_input))
         job_input = [_job_results(i) if isinstance(i, Job) else i for i in job_input]
         job_input = [u for i in job_input for u in (i if _is_results(i) else [i])]
-        input = inputlist(job_input, label=None if has_map else False, settings=job.settings)
+        input = inputlist(job_input, label=None if has_map else False,
+                          settings=_master_settings(job))
         if has_map:
             nr_reduces = self.getitem('partitions', job, jobargs) or 1
         elif input and all(ispartitioned(i) for i in input):
@@ -133,7 +134,18 @@ class Worker(BaseWorker):
         assert self['version'] == '%d.%d' % sys.version_info[:2], "Python version mismatch"
         params = self['params']
         self.inject_globals(task)
-        getattr(self, task.stage)(task, params)
+        program = self.get(task.stage)
+        if isinstance(program, dict):   # an external program packed by util.external()
+            task.makedirs()
+            self[task.stage] = external.prepare(self['ext_params'], task.stage, files=program,
+                                                directory=task.taskpath)
+            try:
+                getattr(self, task.stage)(task, params)
+                external.finish()
+            finally:
+                external.close()
+        else:
+            getattr(self, task.stage)(task, params)
 
     def inject_globals(self, task):
         names = {k: v for k, v in vars(func).items()
@@ -281,6 +293,10 @@ _END = object()
 _FIRST = operator.itemgetter(0)
 
 
+# Keys memoised per task before the memo starts over: a few MB, whatever the input size.
+MEMO_LIMIT = 1 << 16
+
+
 class _Map(object):
     """The map loop (DISCO-SPEC §2.4 steps 4-5), one specialised loop per case.
 
@@ -355,6 +371,9 @@ class _Map(object):
 
         def missing(key):
             t = type(key)
+            if len(memo) + len(ints) >= MEMO_LIMIT:  # mostly distinct keys: keep memory bounded
+                memo.clear()
+                ints.clear()
             if t is int:
                 found = ints.get(key)
                 if found is None:
@@ -574,3 +593,62 @@ def task_globals(task):
             'this_host': lambda: task.host,
             'this_partition': lambda: task.group_label,
             'this_inputs': this_inputs}
+
+
+# ----------------------------------------------------------------------------
+# Disco's module namespace: job code may import these explicitly
+# (``from disco.worker.classic.worker import get, this_partition, nop_map``).
+
+def get(*args, **kwargs):
+    """``Task.get``: an OOB value of the running task's job."""
+    return Task.get(*args, **kwargs)
+
+
+def put(*args, **kwargs):
+    """``Task.put``: store an OOB value for the running task's job."""
+    return Task.put(*args, **kwargs)
+
+
+def this_inputs():
+    """The replica lists of the running task's inputs."""
+    return [replicas for _iid, _label, replicas in protocol.get_inputs()]
+
+
+def this_name():
+    return Task.jobname
+
+
+def this_master():
+    return Task.master
+
+
+def this_host():
+    return Task.host
+
+
+def this_partition():
+    return Task.group_label
+
+
+def _reexport_func():
+    # Everything of func (so of task_io too), without hiding this module's own names
+    # or the builtins its code uses (func.map is only a documentation stub).
+    import builtins
+    g = globals()
+    for k, v in vars(func).items():
+        if not k.startswith('_') and k not in g and not hasattr(builtins, k):
+            g[k] = v
+
+
+_reexport_func()
+from discolite.worker.classic import external  # noqa: E402,F401
+def _master_settings(job):
+    """The job's settings with DISCO_MASTER set to the master it runs on, so that tag://
+    inputs are expanded by that master's DDFS."""
+    from discolite.settings import DiscoSettings
+    settings = job.settings
+    master = getattr(getattr(job, 'disco', None), '_master', None)
+    if master and settings['DISCO_MASTER'] != master:
+        settings = DiscoSettings(settings)
+        settings['DISCO_MASTER'] = master
+    return settings
