@@ -5,7 +5,7 @@ import time
 import warnings
 from io import BytesIO
 
-from discolite.error import CommError, DiscoError, JobError
+from discolite.error import CommError, DataError, DiscoError, JobError
 from discolite.job import Job, JobPack
 from discolite.settings import DiscoSettings
 from discolite.transport import Request, transport_for
@@ -32,6 +32,9 @@ class Disco(object):
             master = 'http://%s:%s' % (host, self.settings['DISCO_PORT'])
         self._master = master or None
         self._transport = None
+        if self._given:
+            from discolite.settings import note_client_master
+            note_client_master(self._master)
 
     @property
     def master(self):
@@ -189,25 +192,26 @@ class Disco(object):
         if status == 'ready':
             return results
         if status != 'active':
-            raise JobError(Job(name=jobname, master=self),
-                           "Status {0}".format(status) + self._failure_reason(jobname, status))
+            raise JobError(Job(name=jobname, master=self), self._dead_message(jobname, status))
         if timeout and time.time() - start_time > timeout:
             raise JobError(Job(name=jobname, master=self), "Timeout")
         raise Continue()
 
-    def _failure_reason(self, jobname, status):
-        """The FATAL / last task error event of a dead job, to show in its JobError."""
-        if status != 'dead':
-            return ''
+    def _dead_message(self, jobname, status):
+        """JobError's message: why a dead job died first (one line, then its events)."""
+        reason = self.failure_reason(jobname) if status == 'dead' else None
+        if not reason:
+            return "Status {0}".format(status)
+        return "%s (Status %s)\n%s" % (reason[0], status, reason[1])
+
+    def failure_reason(self, jobname):
+        """``(one line, full event text)`` saying why the job died (its first FATAL, or its
+        last task error), or None."""
+        from discolite.error import failure_reason
         try:
-            texts = [event[2] for _offset, event in self.events(jobname)]
+            return failure_reason(event[2] for _offset, event in self.events(jobname))
         except Exception:
-            return ''
-        reasons = [t for t in texts if t.startswith('FATAL: ')][-1:]
-        if not reasons:  # a task that failed too often: its last error, then the verdict
-            reasons = [t for t in texts if t.startswith('WARNING: [')][-1:] + \
-                      [t for t in texts if t.startswith('ERROR: [')][-1:]
-        return ''.join('\n' + r for r in reasons)
+            return None
 
     def wait(self, jobname, poll_interval=2, timeout=None, clean=False, show=None):
         """Block until the job ends; return its results, or raise JobError."""
@@ -358,14 +362,47 @@ def _timeout_ms(timeout):
 def result_iterator(urls, reader=chain_reader, input_stream=(map_input_stream,),
                     notifier=notifier, params=None, ddfs=None):
     """Iterate over the records at ``urls`` (usually a job's results), with replica failover."""
+    if isinstance(urls, Job):
+        raise TypeError("result_iterator() takes a job's results, not the Job %s: pass "
+                        "job.wait() (it waits for the job and returns its result URLs)"
+                        % urls.name)
     settings = DiscoSettings()
     if ddfs:
         settings['DISCO_MASTER'] = ddfs
-    for replicas in inputlist(urls, settings=settings):
-        replicas = list(iterify(replicas)) if not isinstance(replicas, str) else [replicas]
-        notifier(replicas)
-        yield from replica_records(replicas, list(input_stream) + ([reader] if reader else []),
-                                   params)
+    try:
+        for replicas in inputlist(urls, settings=settings):
+            replicas = list(iterify(replicas)) if not isinstance(replicas, str) else [replicas]
+            notifier(replicas)
+            yield from replica_records(replicas, list(input_stream) + ([reader] if reader
+                                                                       else []), params)
+    except DataError as e:
+        hint = _port_hint(str(e.url).split(), settings)
+        if not hint:
+            raise
+        raise type(e)('%s%s' % (e.msg, hint), e.url, e.code) from e
+
+
+def _port_hint(replicas, settings):
+    """Why a result URL may be unreadable: it resolves to DISCO_PORT, not the master's port."""
+    from discolite import util
+    from discolite.settings import master_port
+    master = settings['DISCO_MASTER']
+    port = master_port(master)
+    tried = []
+    for url in replicas:
+        scheme = url.split('://', 1)[0]
+        if scheme in ('disco', 'dir'):
+            try:
+                url = util.urlresolve(url)
+            except Exception:
+                continue
+        if url.startswith('http://') and master_port(url) == str(settings['DISCO_PORT']):
+            tried.append(url)
+    if not port or not tried or str(settings['DISCO_PORT']) == port:
+        return ''
+    return ('. Tried %s: result URLs are read at DISCO_PORT (%s), but the master %s listens '
+            'on port %s; set DISCO_PORT=%s' % (' '.join(tried), settings['DISCO_PORT'], master,
+                                               port, port))
 
 
 def client_version():

@@ -73,17 +73,12 @@ def _master_option(config):
 
 
 class _Environ(object):
-    """Point ``DISCO_MASTER`` at a master for a while (and, for an HTTP master given with a
-    port, ``DISCO_PORT`` at that port unless it is set, so that result URLs resolve to it),
-    then put the old values back."""
+    """Point ``DISCO_MASTER`` at a master for a while (DISCO_PORT, unless set, follows the port
+    of an HTTP master's URL, so that result URLs resolve to it), then put the old value back."""
 
     def __init__(self, url):
-        from discolite.cli import master_port
-        self.old = {key: os.environ.get(key) for key in ('DISCO_MASTER', 'DISCO_PORT')}
+        self.old = {'DISCO_MASTER': os.environ.get('DISCO_MASTER')}
         os.environ['DISCO_MASTER'] = url
-        port = master_port(url)
-        if port and self.old['DISCO_PORT'] is None:
-            os.environ['DISCO_PORT'] = port
 
     def restore(self):
         for key, value in self.old.items():

@@ -23,13 +23,40 @@ def _owner():
     return '%s@%s' % (user, socket.gethostname())
 
 
+def master_port(url):
+    """The port of an ``http(s)://host:port`` master URL as a str, else None."""
+    from urllib.parse import urlsplit
+    if not isinstance(url, str) or not url.startswith(('http://', 'https://')):
+        return None
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return None
+    return str(port) if port else None
+
+
+#: The port of the last HTTP master a ``Disco`` client was created for with an explicit URL
+#: (the default DISCO_PORT when neither DISCO_PORT nor an HTTP DISCO_MASTER is set).
+_client_port = [None]
+
+
+def note_client_master(url):
+    """Remember the port of an HTTP master given to a client by URL (see DISCO_PORT)."""
+    port = master_port(url)
+    if port:
+        _client_port[0] = port
+
+
 class DiscoSettings(dict):
     defaults = {
         # Empty means "the process-wide in-process master" (discolite's default);
         # Disco's own default would be 'http://%s:%s' % (DISCO_MASTER_HOST, DISCO_PORT).
         'DISCO_MASTER': "''",
         'DISCO_MASTER_HOST': "socket.gethostname()",
-        'DISCO_PORT': "8989",
+        # Disco's default is 8989; discolite first takes the port of a master given by URL
+        # (DISCO_MASTER, else the last HTTP master a client was made for), because result
+        # URLs are read at DISCO_PORT and a master serves them on its own port.
+        'DISCO_PORT': "master_port(DISCO_MASTER) or _client_port[0] or 8989",
         'DISCO_PROXY': "''",
         'DISCO_PROXY_ENABLED': "''",
         'DISCO_PROXY_PORT': "8999",

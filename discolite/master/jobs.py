@@ -79,6 +79,7 @@ class JobRecord(object):
         self.events = None
         self.max_cores = pack.jobdict.get('scheduler', {}).get('max_cores', 2 ** 31)
         self.seq = 0
+        self.reason = None                # [event messages] that killed it: FATAL, or WARNING+ERROR
 
     @property
     def stage(self):
@@ -90,7 +91,20 @@ class JobRecord(object):
         """``[[stage, pending, waiting, running, done, failed]]``, as Disco's jobinfo."""
         return [[stage] + self.counts[stage] for stage, _ in self.pipeline]
 
+    def failure(self):
+        """One line saying why the job died (None unless it died of a task's failure)."""
+        if self.reason is None:
+            return None
+        from discolite.error import failure_reason
+        return failure_reason(self.reason)[0]
+
     def info(self):
+        info = self._info()
+        if self.status == 'dead' and self.reason:
+            info['reason'] = self.failure()  # discolite's addition: why it died
+        return info
+
+    def _info(self):
         return {'timestamp': self.timestamp,
                 'active': self.status,
                 'pipeline': self.pipeline_info(),

@@ -242,9 +242,18 @@ class Scheduler(object):
             self.active[name] = job
             job.events.add('master', 'New job initialized!')
             job.events.add('master', 'Created job "%s"' % name)
+            self._announce(job)
             self._next_stage(job)
         self.wake()
         return name
+
+    def _announce(self, job):
+        """Tell ``master.on_job`` (``discolite master`` prints a line) a job started or ended."""
+        if self.master.on_job is not None:
+            try:
+                self.master.on_job(job)
+            except Exception:
+                pass
 
     def _pythonpath(self, job):
         """Job-home directories listed in the job's PYTHONPATH (computed once per job)."""
@@ -483,9 +492,10 @@ class Scheduler(object):
         job.events.add('master', message)
         if task.failures > self.max_failures:
             task.state = 'failed'
-            job.events.add('master', 'ERROR: [%s] Task %s failed %d times. At most %d failures '
-                                     'are allowed.' % (task.name, task.name, task.failures,
-                                                       self.max_failures))
+            error = 'ERROR: [%s] Task %s failed %d times. At most %d failures are allowed.' \
+                % (task.name, task.name, task.failures, self.max_failures)
+            job.events.add('master', error)
+            job.reason = job.reason or [message, error]
             self._end_job(job, 'dead', 'WARN: Job killed')
             return
         delay = min(self.retry_delay * task.failures, 60 * self.retry_delay) \
@@ -506,6 +516,7 @@ class Scheduler(object):
         task.state = 'failed'
         self.stats['error'] += 1
         job.events.add('master', 'FATAL: [%s] %s' % (task.name, message))
+        job.reason = job.reason or ['FATAL: [%s] %s' % (task.name, message)]
         self._end_job(job, 'dead', 'WARN: Job killed')
 
     # ------------------------------------------------------------------ ending jobs
@@ -525,6 +536,7 @@ class Scheduler(object):
         job.ready.clear()
         job.delayed = []
         self.changed.notify_all()
+        self._announce(job)
 
     def _stop_tasks(self, job):
         """Kill the job's running tasks (SIGKILL: works on a task that never returns)."""

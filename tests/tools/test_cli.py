@@ -89,10 +89,20 @@ def test_top_level_help_says_where_the_master_is():
     assert 'discolite master' in out and 'in-process master' in out
 
 
-def test_no_command_prints_the_master(http_url):
-    assert run_ok(master=http_url) == 'Disco master at %s\n' % http_url
-    local = run_ok()
-    assert local.startswith('Disco master at local://') and 'in-process' in local
+def test_no_command_prints_usage(http_url):
+    for args in ((), ('-M', http_url)):
+        proc = discolite(*args)
+        assert proc.returncode == 2 and proc.stdout == ''
+        assert proc.stderr.startswith('usage: discolite ')
+        for command in COMMANDS:
+            assert command in proc.stderr
+
+
+def test_run_usage():
+    proc = discolite('run')
+    assert proc.returncode == 2, proc.stderr
+    assert 'usage: discolite run [-h] [--inline] SCRIPT [ARGS ...]' in proc.stderr
+    assert 'required: SCRIPT\n' in proc.stderr  # ARGS is optional
 
 
 def test_jobs_on_an_in_process_master_is_empty():
