@@ -192,6 +192,11 @@ class Disco(object):
         if status == 'ready':
             return results
         if status != 'active':
+            if self.master.startswith('local://'):
+                from discolite.master.inline import take_exception
+                exc = take_exception(self.master, _name(jobname))
+                if exc is not None:  # inline mode: the task's own exception, traceback and all
+                    raise exc
             raise JobError(Job(name=jobname, master=self), self._dead_message(jobname, status))
         if timeout and time.time() - start_time > timeout:
             raise JobError(Job(name=jobname, master=self), "Timeout")

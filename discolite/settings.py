@@ -118,6 +118,7 @@ class DiscoSettings(dict):
         'DISCOLITE_RETRY_DELAY': "0.05",
         'DISCOLITE_MSG_LIMIT': "10",       # MSG events per second that kill a task; 0 = off
         'DISCOLITE_KEEP_GLOBALS': "False", # True: job functions keep their module globals
+        'DISCOLITE_INLINE': "False",       # True: run every task in the submitting thread
         'DISCOLITE_EXTERNAL_WORKERS': "False",  # True: run discolite's own job packs as
                                            # worker executables (Disco's worker protocol)
     }
@@ -222,12 +223,12 @@ def validate(settings):
             raise DiscoError("Invalid setting %s=%r: this platform supports only %s"
                              % (key, value, ', '.join(multiprocessing.get_all_start_methods())))
         out[key] = value
-    keep = settings['DISCOLITE_KEEP_GLOBALS']
-    flag = str(keep).strip().lower()
-    if flag not in _TRUE + _FALSE:
-        raise DiscoError("Invalid setting DISCOLITE_KEEP_GLOBALS=%r: expected True or False"
-                         % (keep,))
-    out['DISCOLITE_KEEP_GLOBALS'] = flag in _TRUE
+    for key in ('DISCOLITE_KEEP_GLOBALS', 'DISCOLITE_INLINE'):
+        flag = str(settings[key]).strip().lower()
+        if flag not in _TRUE + _FALSE:
+            raise DiscoError("Invalid setting %s=%r: expected True or False (1 or 0)"
+                             % (key, settings[key]))
+        out[key] = flag in _TRUE
     external = settings['DISCOLITE_EXTERNAL_WORKERS']
     out['DISCOLITE_EXTERNAL_WORKERS'] = str(external).lower() in _TRUE
     out['DISCOLITE_DATA'] = settings['DISCOLITE_DATA'] or ''

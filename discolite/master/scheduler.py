@@ -90,7 +90,8 @@ class Scheduler(object):
         self.host = config['DISCOLITE_HOST']
         self.max_failures = config['DISCOLITE_MAX_FAILURES']
         self.retry_delay = config['DISCOLITE_RETRY_DELAY']
-        self.msg_limit = config['DISCOLITE_MSG_LIMIT']
+        self.inline = config.get('DISCOLITE_INLINE', False)
+        self.msg_limit = 0 if self.inline else config['DISCOLITE_MSG_LIMIT']
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.jobs = {}                    # name -> JobRecord, until cleaned or purged
@@ -100,9 +101,13 @@ class Scheduler(object):
         self.stats = {'job_ok': 0, 'data_error': 0, 'error': 0}
         self.errors = 0                   # unexpected errors the scheduler thread survived
         self.accept_new_jobs = True
-        self.pool = Pool(config['DISCOLITE_WORKERS'], config['DISCOLITE_START_METHOD'],
-                         [(self.host, self.storage.disco_data)],
-                         config['DISCOLITE_KEEP_GLOBALS'])
+        if self.inline:
+            from discolite.master.inline import InlinePool
+            self.pool = InlinePool(self)
+        else:
+            self.pool = Pool(config['DISCOLITE_WORKERS'], config['DISCOLITE_START_METHOD'],
+                             [(self.host, self.storage.disco_data)],
+                             config['DISCOLITE_KEEP_GLOBALS'])
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
@@ -115,6 +120,8 @@ class Scheduler(object):
 
     def start(self):
         """Start the scheduler thread; returns once it has started the pool's processes."""
+        if self.inline:  # no thread: submit() runs the job in the caller's thread
+            return
         self.thread = threading.Thread(target=self._loop, name='discolite-scheduler', daemon=True)
         self.thread.start()
         self._started.wait()
@@ -245,6 +252,8 @@ class Scheduler(object):
             self._announce(job)
             self._next_stage(job)
         self.wake()
+        if self.inline:
+            self.pool.drive(job)
         return name
 
     def _announce(self, job):

@@ -363,6 +363,7 @@ def execute(payload, channel):
         return True
     except BaseException as exc:
         flush_output()
+        channel.error = exc  # the inline executor re-raises it in the caller
         kind = 'ERROR' if is_recoverable(exc) else 'FATAL'
         try:
             channel.send(kind, describe_exception(exc))
