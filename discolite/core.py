@@ -123,12 +123,15 @@ class Disco(object):
         return Job(name=name, master=self).run(**jobargs)
 
     def kill(self, jobname):
+        _unwaited.pop(_name(jobname), None)
         self.request('/disco/ctrl/kill_job', json.dumps(_name(jobname)))
 
     def clean(self, jobname):
+        _unwaited.pop(_name(jobname), None)
         self.request('/disco/ctrl/clean_job', json.dumps(_name(jobname)))
 
     def purge(self, jobname):
+        _unwaited.pop(_name(jobname), None)
         self.request('/disco/ctrl/purge_job', json.dumps(_name(jobname)))
 
     def jobpack(self, jobname):
@@ -175,6 +178,9 @@ class Disco(object):
         timeout = _timeout_ms(timeout)  # invalid values are refused by the master (400)
         reply = self._json('/disco/ctrl/get_results', json.dumps([timeout, names]))
         results = [(name, (status, result)) for name, (status, result) in reply]
+        for name, (status, _result) in results:
+            if status != 'active':
+                _unwaited.pop(name, None)
         if many:
             others, active = [], []
             for item in results:
@@ -321,6 +327,37 @@ class Stats(object):
 
     def create_stats(self):
         pass
+
+
+#: Jobs submitted by this process that nobody has seen end yet: name -> Disco client.
+_unwaited = {}
+_exit_check = []
+
+
+def submitted(disco, name):
+    """Remember a job this process submitted, to warn at exit if it is still active then."""
+    if not _exit_check:
+        import atexit
+        _exit_check.append(True)
+        atexit.register(_warn_unwaited)  # after the master's own atexit: runs before it
+    _unwaited[name] = disco
+
+
+def _warn_unwaited():
+    """At exit: a warning for each job this process submitted that is still active."""
+    for name, disco in list(_unwaited.items()):
+        try:
+            status = disco.results(name, timeout=0)[0]
+        except Exception:
+            continue
+        if status == 'active':
+            local = disco.master.startswith('local://')
+            sys.stderr.write(
+                "discolite: warning: job %s was still active when this process exited: it was "
+                "never waited for (call job.wait() to get its results)%s\n"
+                % (name, '; the in-process master kills it now' if local else
+                   '; it keeps running on %s' % disco.master))
+    _unwaited.clear()
 
 
 def _name(job):

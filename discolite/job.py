@@ -42,6 +42,11 @@ class Job(object):
         prepare = getattr(worker, 'prepare_jobargs', None)
         if prepare is not None:
             jobargs = prepare(self, jobargs)
+        if isinstance(worker, dict):
+            import warnings
+            from discolite.jobcheck import jobarg_messages
+            for message in jobarg_messages(worker, jobargs):
+                warnings.warn(message, UserWarning, stacklevel=3)
         return JobPack(worker.jobpack_version,
                        worker.jobdict(self, **jobargs),
                        worker.jobenvs(self, **jobargs),
@@ -51,6 +56,8 @@ class Job(object):
     def run(self, **jobargs):
         """Submit the job; returns ``self`` with ``name`` set to the master's unique job name."""
         self.name = self.disco.submit(self.pack(**jobargs).dumps())
+        from discolite.core import submitted
+        submitted(self.disco, self.name)
         return self
 
     def __repr__(self):
