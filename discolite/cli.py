@@ -204,53 +204,18 @@ def _print_events(disco, name, offset, raw):
     return offset
 
 
-class Progress(object):
-    """A live line on a terminal: ``[job] map 3/4  map_shuffle 0/1  reduce 0/1  (2.1s)``."""
-
-    def __init__(self, stream, name):
-        self.stream = stream
-        self.name = name
-        self.start = time.time()
-        self.width = 0
-
-    @staticmethod
-    def describe(pipeline):
-        parts = []
-        for stage, pending, waiting, running, done, failed in pipeline:
-            total = max(pending + waiting + running + done, done)
-            part = '%s %d/%d' % (stage, done, total)
-            if failed:
-                part += ' (%d failed)' % failed
-            parts.append(part)
-        return '  '.join(parts) or 'starting'
-
-    def update(self, pipeline):
-        line = '[%s] %s  (%.1fs)' % (self.name, self.describe(pipeline), time.time() - self.start)
-        self.stream.write('\r' + line.ljust(self.width))
-        self.stream.flush()
-        self.width = len(line)
-
-    def clear(self):
-        if self.width:
-            self.stream.write('\r' + ' ' * self.width + '\r')
-            self.stream.flush()
-            self.width = 0
-
-
 def cmd_wait(args):
     from discolite.error import CommError
     disco = _disco(args)
     name = _job(args, args.job)
+    from discolite.monitor import Progress
     show = args.progress if args.progress is not None else sys.stdout.isatty()
-    progress = Progress(sys.stdout, name) if show else None
+    progress = Progress(disco, name, sys.stdout) if show else None
     start = time.time()
     try:
         while True:
             if progress is not None:
-                try:
-                    progress.update(disco.jobinfo(name).get('pipeline') or [])
-                except CommError:
-                    pass
+                progress.update()
             wait_ms = int(args.interval * 1000)
             if args.timeout is not None:
                 left = args.timeout - (time.time() - start)

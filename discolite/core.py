@@ -239,19 +239,24 @@ class Disco(object):
         monitor = EventMonitor(self, jobname, show=self.settings['DISCO_EVENTS']
                                if show is None else show, poll_interval=poll)
         start = time.time()
-        while True:
-            monitor.refresh()
-            try:
-                wait_ms = poll * 1000
-                if timeout is not None:
-                    wait_ms = max(0, min(wait_ms, (timeout - (time.time() - start)) * 1000))
-                return self.check_results(jobname, start, timeout, wait_ms)
-            except Continue:
-                continue
-            finally:
-                monitor.refresh(final=True)
-                if clean:
-                    self.clean(jobname)
+        try:
+            while True:
+                monitor.refresh()
+                try:
+                    wait_ms = poll * 1000
+                    if monitor.progress is not None:  # a live line moves at least every second
+                        wait_ms = min(wait_ms, 1000)
+                    if timeout is not None:
+                        wait_ms = max(0, min(wait_ms, (timeout - (time.time() - start)) * 1000))
+                    return self.check_results(jobname, start, timeout, wait_ms)
+                except Continue:
+                    continue
+                finally:
+                    monitor.refresh(final=True)
+                    if clean:
+                        self.clean(jobname)
+        finally:
+            monitor.close()
 
     # -- OOB and profiling
 

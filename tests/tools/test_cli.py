@@ -392,7 +392,15 @@ def test_main_in_process_against_a_local_master(capsys, local_master):
     assert 'no jobs on the master' in capsys.readouterr().err
 
 
-def test_progress_description():
-    line = cli.Progress.describe([['map', 0, 1, 1, 2, 0], ['map_shuffle', 0, 0, 0, 0, 0],
-                                  ['reduce', 0, 0, 0, 0, 1]])
-    assert line == 'map 2/4  map_shuffle 0/0  reduce 0/0 (1 failed)'
+def test_progress_line():
+    from discolite.monitor import Progress
+    progress = Progress(None, 'J', None, tty=False)
+    progress.start = 100.0
+    progress.counts = {'map:0': 1000}
+    line = progress.line([['map', 0, 1, 1, 2, 0], ['map_shuffle', 0, 0, 0, 0, 0],
+                          ['reduce', 0, 0, 0, 0, 1]], now=101.0)
+    assert line == ('[J] map 2/4 (1 running)  map_shuffle 0/0  reduce 0/0 (1 failed) | '
+                    '1,000 records 0/s | 1.0s, map ~1.0s left')
+    progress.counts = {'map:0': 1000, 'map:1': 3000}
+    line = progress.line([['map', 0, 0, 1, 3, 0], ['reduce', 0, 0, 0, 0, 0]], now=103.0)
+    assert '4,000 records 1,500/s | 3.0s, map ~1.0s left' in line
