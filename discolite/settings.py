@@ -186,6 +186,15 @@ _TRUE = ('1', 'true', 'yes', 'on')
 _FALSE = ('0', 'false', 'no', 'off', '', 'none')
 
 
+def flag(settings, key):
+    """A true/false setting as a bool (DiscoError for anything else)."""
+    text = str(settings[key]).strip().lower()
+    if text not in _TRUE + _FALSE:
+        raise DiscoError("Invalid setting %s=%r: expected True or False (1 or 0)"
+                         % (key, settings[key]))
+    return text in _TRUE
+
+
 def validate(settings):
     """Return the discolite master settings as typed values, or raise DiscoError naming the bad one."""
     out = {}
@@ -224,11 +233,7 @@ def validate(settings):
                              % (key, value, ', '.join(multiprocessing.get_all_start_methods())))
         out[key] = value
     for key in ('DISCOLITE_KEEP_GLOBALS', 'DISCOLITE_INLINE'):
-        flag = str(settings[key]).strip().lower()
-        if flag not in _TRUE + _FALSE:
-            raise DiscoError("Invalid setting %s=%r: expected True or False (1 or 0)"
-                             % (key, settings[key]))
-        out[key] = flag in _TRUE
+        out[key] = flag(settings, key)
     external = settings['DISCOLITE_EXTERNAL_WORKERS']
     out['DISCOLITE_EXTERNAL_WORKERS'] = str(external).lower() in _TRUE
     out['DISCOLITE_DATA'] = settings['DISCOLITE_DATA'] or ''

@@ -20,9 +20,9 @@ def safe_name(name):
     return re.sub(r'[^A-Za-z0-9_\-@:]', '_', str(name))
 
 
-def jobdata(*objs):
+def jobdata(*objs, keep_globals=None):
     """The opaque jobdata field of a job pack: the pickled ``(job, jobargs)``."""
-    return dPickle.dumps(objs, -1)
+    return dPickle.dumps(objs, -1, keep_globals=keep_globals)
 
 
 MAX_OOB_KEY = 256
