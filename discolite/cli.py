@@ -135,6 +135,10 @@ def cmd_jobinfo(args):
         return
     _out('job       %s' % name)
     _out('status    %s' % info.get('active'))
+    if info.get('active') == 'dead':  # why: the master's reason (discolite), else the events
+        reason = info.get('reason') or (disco.failure_reason(name) or [None])[0]
+        if reason:
+            _out('reason    %s' % reason)
     _out('started   %s' % info.get('timestamp'))
     _out('owner     %s' % info.get('owner'))
     _out('worker    %s' % info.get('worker'))
@@ -454,7 +458,8 @@ def user_traceback(e):
     text = ''.join(traceback.format_exception_only(type(e), e))
     lines = text.rstrip('\n').split('\n')
     if len(lines) > 1 and type(e).__module__.startswith('discolite'):
-        notes = [l.strip() for l in lines[1:] if l.strip().startswith('Note:')]
+        notes = [l.strip() for l in lines[1:]
+                 if l.strip().startswith('Note:') and l.strip() not in lines[0]]
         lines = [lines[0]] + notes + ['(run with -v for the whole message and traceback)']
     out.append('\n'.join(lines) + '\n')
     return ''.join(out)

@@ -56,6 +56,13 @@ def failure_events(messages):
     return warnings[-1:] + [messages[first]]
 
 
+def _stdlib():
+    """Prefixes of the standard library's files (not the user's code)."""
+    import sysconfig
+    paths = sysconfig.get_paths()
+    return tuple(p.rstrip('/') + '/' for p in (paths.get('stdlib'), paths.get('platstdlib')) if p)
+
+
 def summarize_failure(message):
     """One line from a FATAL/ERROR/WARNING event: the exception type and message, the task,
     and the file and line of the innermost frame outside discolite, e.g.
@@ -79,7 +86,7 @@ def summarize_failure(message):
             frame = re.match(r'\s+File "([^"]+)", line (\d+)', l)
             if frame:
                 path = frame.group(1)
-                if not path.startswith('<') and \
+                if not path.startswith('<') and not path.startswith(_stdlib()) and \
                         not re.search(r'(^|[/\\])discolite[/\\]', path):
                     rel = os.path.relpath(path) if os.path.isabs(path) else path
                     where = '%s line %s' % (path if rel.startswith('..') else rel,
@@ -90,7 +97,10 @@ def summarize_failure(message):
     parts = [p for p in (task, where) if p]
     if parts:
         line += ' (%s)' % ', '.join(parts)
-    return line if len(line) <= 400 else line[:397] + '...'
+    if len(line) > 300:
+        line = line[:297] + '...'
+    note = next((l.strip() for l in lines if l.startswith('Note: ')), None)
+    return '%s. %s' % (line, note) if note else line
 
 
 def failure_reason(messages):

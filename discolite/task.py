@@ -26,6 +26,8 @@ def jobdata(*objs, keep_globals=None):
 
 
 MAX_OOB_KEY = 256
+OOB_KEY_CHARS = 'allowed are the letters A-Z a-z, the digits 0-9 and _ - @ :'
+
 
 
 class Task(object):
@@ -129,7 +131,9 @@ class Task(object):
 def check_oob_key(key):
     """Raise DiscoError unless ``key`` is a non-empty safe_name of at most MAX_OOB_KEY characters."""
     if not isinstance(key, str) or safe_name(key) != key or not key:
-        raise DiscoError("OOB key contains invalid characters ({0})".format(key))
+        raise DiscoError("OOB key contains invalid characters ({0}): {1}".format(
+            key, OOB_KEY_CHARS if isinstance(key, str) and key else
+            'it must be a non-empty str; ' + OOB_KEY_CHARS))
     if len(key) > MAX_OOB_KEY:
         raise DiscoError("OOB key is longer than %d characters (%d): %s..."
                          % (MAX_OOB_KEY, len(key), key[:40]))

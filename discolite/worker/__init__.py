@@ -300,6 +300,10 @@ def describe_exception(exc):
         text += NAMEERROR_HINT.format(name=exc.name)
     elif isinstance(exc, dPickle.MainModuleError):
         text = "%s: %s" % (type(exc).__name__, exc)
+    elif type(exc).__name__ == 'BdbQuit':
+        text += ("\nNote: breakpoint()/pdb cannot use a terminal in a worker process; run the "
+                 "job inline to debug it (discolite run --inline, DISCOLITE_INLINE=1 or "
+                 "pytest --disco-inline).")
     elif isinstance(exc, SystemExit):
         text += "\nNote: the task called sys.exit(%r); job functions must return instead." % (
             exc.code,)
