@@ -395,10 +395,17 @@ def cmd_pstats(args):
 def cmd_run(args):
     if not args.script:
         args.usage_error('the following argument is required: SCRIPT')
+    if args.inline:  # tasks in this process: only an in-process master can do that
+        if args.master and not args.master.startswith('local://'):
+            raise CLIError('--inline runs the tasks in this process, on an in-process master: '
+                           'it cannot be used with -M %s' % args.master)
+        if os.environ.get('DISCO_MASTER', '').startswith(('http://', 'https://', 'disco://')):
+            sys.stderr.write('discolite: note: --inline runs the job on an in-process master, '
+                             'not on DISCO_MASTER=%s\n' % os.environ['DISCO_MASTER'])
+            del os.environ['DISCO_MASTER']
+        os.environ['DISCOLITE_INLINE'] = '1'
     if args.master:  # the script's own Disco()/Job() find the master through DISCO_MASTER
         os.environ['DISCO_MASTER'] = args.master
-    if args.inline:
-        os.environ['DISCOLITE_INLINE'] = '1'
     return run_script(args.script, args.args, verbose=args.verbose)
 
 

@@ -47,6 +47,9 @@ def note_client_master(url):
         _client_port[0] = port
 
 
+_COMPILED = {}  # key -> (default expression, its code)
+
+
 class DiscoSettings(dict):
     defaults = {
         # Empty means "the process-wide in-process master" (discolite's default);
@@ -155,7 +158,11 @@ class DiscoSettings(dict):
         if key in self.settings_file:
             return self.settings_file[key]
         if key in self.defaults:
-            return eval(self.defaults[key], self.globals, self)
+            code = _COMPILED.get(key)
+            if code is None or code[0] is not self.defaults[key]:  # compiled once per expression
+                code = _COMPILED[key] = (self.defaults[key],
+                                         compile(self.defaults[key], key, 'eval'))
+            return eval(code[1], self.globals, self)
         raise KeyError(key)
 
     def get(self, key, default=None):

@@ -179,3 +179,14 @@ def test_pytest_option(pytester):
     result = pytester.runpytest_subprocess('-p', 'no:cacheprovider', '--disco-inline')
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(['*inline: tasks run in this process*'])
+
+
+def test_inline_and_an_http_master(tmp_path):
+    script = tmp_path / 'x.py'
+    script.write_text('print("ran")\n')
+    proc = discolite('-M', 'http://127.0.0.1:9', 'run', '--inline', script)
+    assert proc.returncode == 1 and proc.stdout == ''
+    assert '--inline runs the tasks in this process' in proc.stderr
+    proc = discolite('run', '--inline', script, env=clean_env(DISCO_MASTER='http://127.0.0.1:9'))
+    assert proc.returncode == 0 and proc.stdout == 'ran\n'
+    assert 'not on DISCO_MASTER=http://127.0.0.1:9' in proc.stderr
