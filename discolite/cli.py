@@ -135,10 +135,9 @@ def cmd_jobinfo(args):
         return
     _out('job       %s' % name)
     _out('status    %s' % info.get('active'))
-    if info.get('active') == 'dead':  # why: the master's reason (discolite), else the events
-        reason = info.get('reason') or (disco.failure_reason(name) or [None])[0]
-        if reason:
-            _out('reason    %s' % reason)
+    if info.get('active') == 'dead':  # why it died (Disco.jobinfo adds it for any master)
+        if info.get('reason'):
+            _out('reason    %s' % info['reason'])
     _out('started   %s' % info.get('timestamp'))
     _out('owner     %s' % info.get('owner'))
     _out('worker    %s' % info.get('worker'))

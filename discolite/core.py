@@ -139,7 +139,14 @@ class Disco(object):
         return JobPack.load(BytesIO(data))
 
     def jobinfo(self, jobname):
-        return self._json('/disco/ctrl/jobinfo?name=%s' % _q(jobname))
+        """Disco's jobinfo dict; for a dead job also ``reason``, the line saying why it died
+        (from the master, or worked out from the events of a master that has no such field)."""
+        info = self._json('/disco/ctrl/jobinfo?name=%s' % _q(jobname))
+        if isinstance(info, dict) and info.get('active') == 'dead' and 'reason' not in info:
+            reason = self.failure_reason(jobname)
+            if reason:
+                info['reason'] = reason[0]
+        return info
 
     def rawevents(self, jobname, offset=0):
         return self.request('/disco/ctrl/rawevents?name=%s' % _q(jobname), offset=offset)

@@ -120,3 +120,38 @@ def test_killed_job_has_no_reason(disco):
         job.wait(poll_interval=0.05)
     assert str(e.value) == 'Job %s failed: Status dead' % job.name
     assert 'reason' not in disco.jobinfo(job.name)
+
+
+def test_jobinfo_reason_from_the_events_of_a_master_without_it():
+    # a real Disco master's jobinfo has no 'reason': the client works it out from the events
+    import http.server
+    from tests.helpers import serve_http
+    info = {'timestamp': '2026/01/01 00:00:00', 'active': 'dead', 'pipeline': [],
+            'results': [], 'inputs': ['raw://x'], 'worker': 'w', 'hosts': [], 'owner': 'o'}
+    events = [['2026/01/01 00:00:00', 'master', 'New job initialized!'],
+              ['2026/01/01 00:00:01', 'master',
+               'FATAL: [map:0] Traceback (most recent call last):\n'
+               '  File "/home/u/wc.py", line 7, in fun_map\n    1 / 0\n'
+               'ZeroDivisionError: division by zero'],
+              ['2026/01/01 00:00:01', 'master', 'WARN: Job killed']]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.startswith('/disco/ctrl/jobinfo'):
+                body = json.dumps(info).encode()
+            else:
+                body = ''.join(json.dumps(e) + '\n' for e in events).encode()
+            self.send_response(200)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    with serve_http(Handler) as url:
+        got = Disco(url).jobinfo('J@1:2:3')
+        assert got['reason'] == 'ZeroDivisionError: division by zero (map:0, /home/u/wc.py line 7)'
+        proc = discolite('jobinfo', 'J@1:2:3', master=url)
+        assert 'reason    ZeroDivisionError: division by zero (map:0, /home/u/wc.py line 7)' \
+            in proc.stdout.splitlines(), proc.stderr
