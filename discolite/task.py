@@ -25,9 +25,8 @@ def jobdata(*objs, keep_globals=None):
     return dPickle.dumps(objs, -1, keep_globals=keep_globals)
 
 
-MAX_OOB_KEY = 256
+MAX_OOB_KEY = 200  # longer blob prefixes become their md5 in DDFS: unreadable by name
 OOB_KEY_CHARS = 'allowed are the letters A-Z a-z, the digits 0-9 and _ - @ :'
-
 
 
 class Task(object):
