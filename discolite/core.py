@@ -359,10 +359,14 @@ def submitted(disco, name):
 
 def _warn_unwaited():
     """At exit: a warning for each job this process submitted that is still active."""
+    gone = set()  # masters that did not answer: not asked again (each try may retry)
     for name, disco in list(_unwaited.items()):
+        if disco.master in gone:
+            continue
         try:
             status = disco.results(name, timeout=0)[0]
         except Exception:
+            gone.add(disco.master)
             continue
         if status == 'active':
             local = disco.master.startswith('local://')
