@@ -5,7 +5,8 @@ import inspect
 
 #: Job arguments every worker understands besides its own parameters (``Worker`` keys).
 COMMON_JOBARGS = frozenset(['input', 'name', 'save', 'save_results', 'save_info', 'scheduler',
-                            'owner', 'required_files', 'required_modules', 'profile', 'worker'])
+                            'owner', 'required_files', 'required_modules', 'profile', 'worker',
+                            'params'])
 
 
 def unknown_jobargs(worker, jobargs):
