@@ -47,9 +47,6 @@ def note_client_master(url):
         _client_port[0] = port
 
 
-_COMPILED = {}  # key -> (default expression, its code)
-
-
 class DiscoSettings(dict):
     defaults = {
         # Empty means "the process-wide in-process master" (discolite's default);
@@ -127,6 +124,12 @@ class DiscoSettings(dict):
         'DISCOLITE_INLINE': "False",       # True: run every task in the submitting thread
         'DISCOLITE_EXTERNAL_WORKERS': "False",  # True: run discolite's own job packs as
                                            # worker executables (Disco's worker protocol)
+        # job: a pool process serves the tasks of one job, then a fresh one replaces it;
+        # task: a fresh process for every task, as on Disco.
+        'DISCOLITE_ISOLATION': "'job'",
+        # True: processes a task starts (even setsid daemons) are killed when it ends;
+        # False: they live until the job's pool processes are replaced (its end).
+        'DISCOLITE_KILL_TASK_PROCESSES': "True",
     }
 
     globals = dict(globals())
@@ -162,10 +165,10 @@ class DiscoSettings(dict):
             return self.settings_file[key]
         if key in self.defaults:
             code = _COMPILED.get(key)
-            if code is None or code[0] is not self.defaults[key]:  # compiled once per expression
+            if code is None or code[0] != self.defaults[key]:
                 code = _COMPILED[key] = (self.defaults[key],
                                          compile(self.defaults[key], key, 'eval'))
-            return eval(code[1], self.globals, self)
+            return eval(code[1], self.globals, self)  # compiled once: a job pickles all of them
         raise KeyError(key)
 
     def get(self, key, default=None):
@@ -179,7 +182,16 @@ class DiscoSettings(dict):
         return dict.__contains__(self, key) or key in os.environ or key in self.settings_file
 
     def __reduce__(self):
-        return type(self), (dict((k, self[k]) for k in self.defaults if k != 'DISCO_MASTER' or self.is_set(k)),)
+        # Every job pickles its settings: evaluating ~55 defaults (host name, login ...)
+        # each time is most of packing a small job, so the result is kept for as long as
+        # what it depends on (explicit items, environment, settings file) is unchanged.
+        global _REDUCED
+        key = (repr(sorted(dict.items(self))), tuple(os.environ.items()),
+               repr(sorted(self.settings_file.items())))
+        if _REDUCED is None or _REDUCED[0] != key:
+            _REDUCED = (key, dict((k, self[k]) for k in self.defaults
+                                  if k != 'DISCO_MASTER' or self.is_set(k)))
+        return type(self), (dict(_REDUCED[1]),)
 
     @property
     def env(self):
@@ -188,7 +200,10 @@ class DiscoSettings(dict):
         return env
 
 
-_CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn')}
+_COMPILED = {}  # default expression -> its code object (see DiscoSettings.__getitem__)
+_REDUCED = None  # (what it depends on, the values) of the last DiscoSettings.__reduce__
+_CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn'),
+            'DISCOLITE_ISOLATION': ('job', 'task')}
 _POSITIVE_INT = ('DISCOLITE_WORKERS', 'DISCOLITE_NODES')
 _NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT')
 _NONNEG_FLOAT = ('DISCOLITE_RETRY_DELAY',)
@@ -238,11 +253,12 @@ def validate(settings):
         if value not in choices:
             raise DiscoError("Invalid setting %s=%r: expected one of %s"
                              % (key, value, ', '.join(choices)))
-        if value not in multiprocessing.get_all_start_methods():
+        if key == 'DISCOLITE_START_METHOD' and \
+                value not in multiprocessing.get_all_start_methods():
             raise DiscoError("Invalid setting %s=%r: this platform supports only %s"
                              % (key, value, ', '.join(multiprocessing.get_all_start_methods())))
         out[key] = value
-    for key in ('DISCOLITE_KEEP_GLOBALS', 'DISCOLITE_INLINE'):
+    for key in ('DISCOLITE_KEEP_GLOBALS', 'DISCOLITE_INLINE', 'DISCOLITE_KILL_TASK_PROCESSES'):
         out[key] = flag(settings, key)
     external = settings['DISCOLITE_EXTERNAL_WORKERS']
     out['DISCOLITE_EXTERNAL_WORKERS'] = str(external).lower() in _TRUE

@@ -27,11 +27,13 @@ class InlineSlot(object):
     """The one slot of the inline pool (never a process)."""
 
     pid = None
+    worker_pid = None
     retired = False
     exitcode = None
 
     def __init__(self):
         self.task = None
+        self.job = None
 
     def __repr__(self):
         return '<InlineSlot>'
@@ -55,13 +57,14 @@ class InlinePool(object):
     """The scheduler's pool in inline mode: one slot, tasks run by :meth:`drive`."""
 
     size = 1
-    inline = True
 
     def __init__(self, scheduler):
         self.scheduler = scheduler
         self.slot = InlineSlot()
         self.slots = [self.slot]
         self.queued = collections.deque()
+        self.caches = {}  # job name -> JobCache: the job file is read once per job, as a
+        #                   pool process does
         self.driving = False
 
     # -- the Pool interface the scheduler uses
@@ -72,9 +75,22 @@ class InlinePool(object):
     def idle(self):
         return [] if self.slot.task is not None else [self.slot]
 
-    def run(self, slot, task, payload, inputs, jobhome, pythonpath):
+    def take(self, job):
+        return None if self.slot.task is not None else self.slot
+
+    def run(self, slot, task, fields, inputs, setup):
         slot.task = task
-        self.queued.append((slot, task, payload, inputs, jobhome, pythonpath))
+        slot.job = task.job.name
+        self.queued.append((slot, task, fields, inputs, setup))
+
+    def finished(self, slot, ok):
+        slot.task = None
+
+    def release(self, slot):
+        slot.job = None
+
+    def release_job(self, name):
+        self.caches.pop(name, None)
 
     def retire(self, slot):
         slot.task = None
@@ -87,6 +103,7 @@ class InlinePool(object):
 
     def close(self, timeout=None):
         self.queued.clear()
+        self.caches.clear()
 
     # -- running jobs
 
@@ -112,9 +129,16 @@ class InlinePool(object):
         finally:
             self.driving = False
 
-    def _run_one(self, slot, task, payload, inputs, jobhome, pythonpath):
+    def _run_one(self, slot, task, fields, inputs, setup):
+        from discolite.worker import JobCache
         sched = self.scheduler
         lock = sched.lock
+        base, jobhome, pythonpath = setup
+        payload = dict(base)
+        payload.update(fields)
+        cache = self.caches.get(task.job.name)
+        if cache is None:
+            cache = self.caches[task.job.name] = JobCache()
 
         def deliver(mtype, msg):
             with lock:
@@ -130,7 +154,7 @@ class InlinePool(object):
         try:
             os.chdir(jobhome)
             sys.path[:0] = [os.path.join(jobhome, p) for p in pythonpath]
-            execute(payload, channel)
+            execute(payload, channel, cache)
         finally:
             protocol.ECHO = echo
             sys.path[:] = path
@@ -151,6 +175,8 @@ class InlinePool(object):
         if error is not None and task.job.status != 'active' and \
                 getattr(task.job, 'exception', None) is None:
             task.job.exception = error  # re-raised in the caller by wait()
+        if task.job.status != 'active':
+            self.caches.pop(task.job.name, None)
         if isinstance(error, KeyboardInterrupt):
             raise error
 
