@@ -23,13 +23,40 @@ def _owner():
     return '%s@%s' % (user, socket.gethostname())
 
 
+def master_port(url):
+    """The port of an ``http(s)://host:port`` master URL as a str, else None."""
+    from urllib.parse import urlsplit
+    if not isinstance(url, str) or not url.startswith(('http://', 'https://')):
+        return None
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return None
+    return str(port) if port else None
+
+
+#: The port of the last HTTP master a ``Disco`` client was created for with an explicit URL
+#: (the default DISCO_PORT when neither DISCO_PORT nor an HTTP DISCO_MASTER is set).
+_client_port = [None]
+
+
+def note_client_master(url):
+    """Remember the port of an HTTP master given to a client by URL (see DISCO_PORT)."""
+    port = master_port(url)
+    if port:
+        _client_port[0] = port
+
+
 class DiscoSettings(dict):
     defaults = {
         # Empty means "the process-wide in-process master" (discolite's default);
         # Disco's own default would be 'http://%s:%s' % (DISCO_MASTER_HOST, DISCO_PORT).
         'DISCO_MASTER': "''",
         'DISCO_MASTER_HOST': "socket.gethostname()",
-        'DISCO_PORT': "8989",
+        # Disco's default is 8989; discolite first takes the port of a master given by URL
+        # (DISCO_MASTER, else the last HTTP master a client was made for), because result
+        # URLs are read at DISCO_PORT and a master serves them on its own port.
+        'DISCO_PORT': "master_port(DISCO_MASTER) or _client_port[0] or 8989",
         'DISCO_PROXY': "''",
         'DISCO_PROXY_ENABLED': "''",
         'DISCO_PROXY_PORT': "8999",
@@ -94,6 +121,7 @@ class DiscoSettings(dict):
         'DISCOLITE_RETRY_DELAY': "0.05",
         'DISCOLITE_MSG_LIMIT': "10",       # MSG events per second that kill a task; 0 = off
         'DISCOLITE_KEEP_GLOBALS': "False", # True: job functions keep their module globals
+        'DISCOLITE_INLINE': "False",       # True: run every task in the submitting thread
         'DISCOLITE_EXTERNAL_WORKERS': "False",  # True: run discolite's own job packs as
                                            # worker executables (Disco's worker protocol)
         # job: a pool process serves the tasks of one job, then a fresh one replaces it;
@@ -183,6 +211,15 @@ _TRUE = ('1', 'true', 'yes', 'on')
 _FALSE = ('0', 'false', 'no', 'off', '', 'none')
 
 
+def flag(settings, key):
+    """A true/false setting as a bool (DiscoError for anything else)."""
+    text = str(settings[key]).strip().lower()
+    if text not in _TRUE + _FALSE:
+        raise DiscoError("Invalid setting %s=%r: expected True or False (1 or 0)"
+                         % (key, settings[key]))
+    return text in _TRUE
+
+
 def validate(settings):
     """Return the discolite master settings as typed values, or raise DiscoError naming the bad one."""
     out = {}
@@ -221,17 +258,8 @@ def validate(settings):
             raise DiscoError("Invalid setting %s=%r: this platform supports only %s"
                              % (key, value, ', '.join(multiprocessing.get_all_start_methods())))
         out[key] = value
-    keep = settings['DISCOLITE_KEEP_GLOBALS']
-    flag = str(keep).strip().lower()
-    if flag not in _TRUE + _FALSE:
-        raise DiscoError("Invalid setting DISCOLITE_KEEP_GLOBALS=%r: expected True or False"
-                         % (keep,))
-    out['DISCOLITE_KEEP_GLOBALS'] = flag in _TRUE
-    kill = settings['DISCOLITE_KILL_TASK_PROCESSES']
-    if str(kill).strip().lower() not in _TRUE + _FALSE:
-        raise DiscoError("Invalid setting DISCOLITE_KILL_TASK_PROCESSES=%r: expected True or "
-                         "False" % (kill,))
-    out['DISCOLITE_KILL_TASK_PROCESSES'] = str(kill).strip().lower() in _TRUE
+    for key in ('DISCOLITE_KEEP_GLOBALS', 'DISCOLITE_INLINE', 'DISCOLITE_KILL_TASK_PROCESSES'):
+        out[key] = flag(settings, key)
     external = settings['DISCOLITE_EXTERNAL_WORKERS']
     out['DISCOLITE_EXTERNAL_WORKERS'] = str(external).lower() in _TRUE
     out['DISCOLITE_DATA'] = settings['DISCOLITE_DATA'] or ''

@@ -46,6 +46,7 @@ class Master(object):
         self.scheduler = Scheduler(self, config)
         self.app = App(self)
         self.external = None
+        self.on_job = None  # called with each JobRecord when it is submitted and when it ends
         with _lock:
             _masters[self.url] = self
         self.scheduler.start()

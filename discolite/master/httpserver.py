@@ -289,6 +289,38 @@ def parse_args(argv):
     return args
 
 
+def _job_printer(stream=None):
+    """``master.on_job``: one line per job submitted and per job ended, printed by a thread
+    (the scheduler calls it under its lock, and a slow terminal must not stall it)."""
+    import queue
+    import time
+    lines = queue.Queue()
+
+    def printer():
+        while True:
+            line = lines.get()
+            try:
+                out = stream or sys.stdout
+                out.write(line + '\n')
+                out.flush()
+            except Exception:
+                pass
+
+    threading.Thread(target=printer, name='discolite-job-lines', daemon=True).start()
+
+    def on_job(job):
+        stamp = time.strftime('%H:%M:%S')
+        if job.status == 'active':
+            lines.put('%s submitted %s (%d inputs)' % (stamp, job.name, len(job.inputs)))
+        elif job.status == 'ready':
+            lines.put('%s ready     %s in %.2fs' % (stamp, job.name, job.finished - job.start))
+        else:
+            why = job.failure()
+            lines.put('%s dead      %s after %.2fs%s' % (stamp, job.name, job.finished - job.start,
+                                                         ': ' + why if why else ' (killed)'))
+    return on_job
+
+
 def main(argv=None):
     from discolite.error import DiscoError
     from discolite.master import Master
@@ -339,8 +371,11 @@ def main(argv=None):
             threading.Thread(target=server.shutdown, daemon=True).start()
 
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    print('discolite master at http://%s:%d (data: %s)'
-          % (_urlhost(args.host), port, master.storage.root), flush=True)
+    url = 'http://%s:%d' % (_urlhost(args.host), port)
+    print('discolite master at %s (data: %s)' % (url, master.storage.root), flush=True)
+    print('Point clients at it (result URLs are read at DISCO_PORT):\n'
+          '  export DISCO_MASTER=%s\n  export DISCO_PORT=%d' % (url, port), flush=True)
+    master.on_job = _job_printer()
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

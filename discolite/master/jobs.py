@@ -94,6 +94,7 @@ class JobRecord(object):
         self.force_remote = bool(scheduler.get('force_remote')) and self.classic
         self.homes = {}                   # node -> (job home, jobfile) where it is unpacked
         self.seq = 0
+        self.reason = None                # [event messages] that killed it: FATAL, or WARNING+ERROR
 
     @property
     def stage(self):
@@ -105,7 +106,20 @@ class JobRecord(object):
         """``[[stage, pending, waiting, running, done, failed]]``, as Disco's jobinfo."""
         return [[stage] + self.counts[stage] for stage, _ in self.pipeline]
 
+    def failure(self):
+        """One line saying why the job died (None unless it died of a task's failure)."""
+        if self.reason is None:
+            return None
+        from discolite.error import failure_reason
+        return failure_reason(self.reason)[0]
+
     def info(self):
+        info = self._info()
+        if self.status == 'dead' and self.reason:
+            info['reason'] = self.failure()  # discolite's addition: why it died
+        return info
+
+    def _info(self):
         return {'timestamp': self.timestamp,
                 'active': self.status,
                 'pipeline': self.pipeline_info(),

@@ -97,7 +97,8 @@ class Scheduler(object):
         self.host = config['DISCOLITE_HOST']
         self.max_failures = config['DISCOLITE_MAX_FAILURES']
         self.retry_delay = config['DISCOLITE_RETRY_DELAY']
-        self.msg_limit = config['DISCOLITE_MSG_LIMIT']
+        self.inline = config.get('DISCOLITE_INLINE', False)
+        self.msg_limit = 0 if self.inline else config['DISCOLITE_MSG_LIMIT']
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.jobs = {}                    # name -> JobRecord, until cleaned or purged
@@ -112,11 +113,15 @@ class Scheduler(object):
         self.stats = {'job_ok': 0, 'data_error': 0, 'error': 0}
         self.errors = 0                   # unexpected errors the scheduler thread survived
         self.accept_new_jobs = True
-        self.pool = Pool(self.nodes.capacity(), config['DISCOLITE_START_METHOD'],
-                         [(self.host, self.storage.disco_data)],
-                         config['DISCOLITE_KEEP_GLOBALS'],
-                         isolation=config.get('DISCOLITE_ISOLATION', 'job'),
-                         kill_children=config.get('DISCOLITE_KILL_TASK_PROCESSES', True))
+        if self.inline:
+            from discolite.master.inline import InlinePool
+            self.pool = InlinePool(self)
+        else:
+            self.pool = Pool(self.nodes.capacity(), config['DISCOLITE_START_METHOD'],
+                             [(self.host, self.storage.disco_data)],
+                             config['DISCOLITE_KEEP_GLOBALS'],
+                             isolation=config.get('DISCOLITE_ISOLATION', 'job'),
+                             kill_children=config.get('DISCOLITE_KILL_TASK_PROCESSES', True))
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
@@ -129,6 +134,8 @@ class Scheduler(object):
 
     def start(self):
         """Start the scheduler thread; returns once it has started the pool's processes."""
+        if self.inline:  # no thread: submit() runs the job in the caller's thread
+            return
         self.thread = threading.Thread(target=self._loop, name='discolite-scheduler', daemon=True)
         self.thread.start()
         self._started.wait()
@@ -270,9 +277,20 @@ class Scheduler(object):
             self.active[name] = job
             job.events.add('master', 'New job initialized!')
             job.events.add('master', 'Created job "%s"' % name)
+            self._announce(job)
             self._next_stage(job)
         self.wake()
+        if self.inline:
+            self.pool.drive(job)
         return name
+
+    def _announce(self, job):
+        """Tell ``master.on_job`` (``discolite master`` prints a line) a job started or ended."""
+        if self.master.on_job is not None:
+            try:
+                self.master.on_job(job)
+            except Exception:
+                pass
 
     def _pythonpath(self, job):
         """Job-home directories listed in the job's PYTHONPATH (computed once per job)."""
@@ -658,9 +676,10 @@ class Scheduler(object):
         job.events.add('master', message)
         if task.failures > self.max_failures:
             task.state = 'failed'
-            job.events.add('master', 'ERROR: [%s] Task %s failed %d times. At most %d failures '
-                                     'are allowed.' % (task.name, task.name, task.failures,
-                                                       self.max_failures))
+            error = 'ERROR: [%s] Task %s failed %d times. At most %d failures are allowed.' \
+                % (task.name, task.name, task.failures, self.max_failures)
+            job.events.add('master', error)
+            job.reason = job.reason or [message, error]
             self._end_job(job, 'dead', 'WARN: Job killed')
             return
         delay = min(self.retry_delay * task.failures, 60 * self.retry_delay) \
@@ -687,6 +706,7 @@ class Scheduler(object):
         task.state = 'failed'
         self.stats['error'] += 1
         job.events.add('master', 'FATAL: [%s] %s' % (task.name, message))
+        job.reason = job.reason or ['FATAL: [%s] %s' % (task.name, message)]
         self._end_job(job, 'dead', 'WARN: Job killed')
 
     # ------------------------------------------------------------------ ending jobs
@@ -707,6 +727,7 @@ class Scheduler(object):
         job.ready.clear()
         job.delayed = []
         self.changed.notify_all()
+        self._announce(job)
 
     def _stop_tasks(self, job):
         """Kill the job's running tasks (SIGKILL: works on a task that never returns)."""

@@ -298,6 +298,10 @@ def describe_exception(exc):
         text += NAMEERROR_HINT.format(name=exc.name)
     elif isinstance(exc, dPickle.MainModuleError):
         text = "%s: %s" % (type(exc).__name__, exc)
+    elif type(exc).__name__ == 'BdbQuit':
+        text += ("\nNote: breakpoint()/pdb cannot use a terminal in a worker process; run the "
+                 "job inline to debug it (discolite run --inline, DISCOLITE_INLINE=1 or "
+                 "pytest --disco-inline).")
     elif isinstance(exc, SystemExit):
         text += "\nNote: the task called sys.exit(%r); job functions must return instead." % (
             exc.code,)
@@ -447,6 +451,7 @@ def execute(payload, channel, cache=None):
         return True
     except BaseException as exc:
         flush_output()
+        channel.error = exc  # the inline executor re-raises it in the caller
         kind = 'ERROR' if is_recoverable(exc) else 'FATAL'
         try:
             channel.send(kind, describe_exception(exc))

@@ -100,6 +100,8 @@ class Worker(BaseWorker):
                              "or a list of such lists: {0}".format(job_input))
         job_input = [_job_results(i) if isinstance(i, Job) else i for i in job_input]
         job_input = [u for i in job_input for u in (i if _is_results(i) else [i])]
+        if _local_master(job):
+            job_input = [_client_path(i) for i in job_input]
         input = inputlist(job_input, label=None if has_map else False,
                           settings=_master_settings(job))
         if has_map:
@@ -132,6 +134,10 @@ class Worker(BaseWorker):
         for key in self:
             self[key] = self.getitem(key, job, jobargs)
         assert self['version'] == '%d.%d' % sys.version_info[:2], "Python version mismatch"
+        if task.taskid == 0:  # the job's first task says what the client warned about
+            from discolite.jobcheck import jobarg_messages
+            for message in jobarg_messages(self, jobargs):
+                protocol.send('MSG', 'WARNING: ' + message)
         params = self['params']
         self.inject_globals(task)
         program = self.get(task.stage)
@@ -568,6 +574,30 @@ def _functions(obj):
     elif isinstance(obj, Params):
         for v in vars(obj).values():
             yield from _functions(v)
+
+
+def _local_master(job):
+    """True when the job's master runs on this machine (it reads the client's files)."""
+    from urllib.parse import urlsplit
+    master = job.disco.master
+    if master.startswith('local://'):
+        return True
+    try:
+        host = urlsplit(master).hostname
+    except ValueError:
+        return False
+    return host in ('localhost', '127.0.0.1', '::1')
+
+
+def _client_path(inp):
+    """A relative input path that exists in the client's working directory, made absolute
+    (tasks run in their job home; on a Disco cluster a path is read on the node)."""
+    if isinstance(inp, list):
+        return [_client_path(i) for i in inp]
+    if isinstance(inp, str) and '://' not in inp and inp and not os.path.isabs(inp) and \
+            os.path.exists(inp):
+        return os.path.abspath(inp)
+    return inp
 
 
 def _is_results(x):
