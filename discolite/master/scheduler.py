@@ -118,7 +118,7 @@ class Scheduler(object):
             self.pool = InlinePool(self)
         else:
             self.pool = Pool(self.nodes.capacity(), config['DISCOLITE_START_METHOD'],
-                             [(self.host, self.storage.disco_data)],
+                             [(self.host, self.storage.disco_data, self.storage.ddfs_root)],
                              config['DISCOLITE_KEEP_GLOBALS'],
                              isolation=config.get('DISCOLITE_ISOLATION', 'job'),
                              kill_children=config.get('DISCOLITE_KILL_TASK_PROCESSES', True))
