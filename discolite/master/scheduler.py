@@ -55,15 +55,18 @@ change state under the lock and wake it; a kill only SIGKILLs (see
 ``get_results`` blocks on.
 """
 import collections
+import glob
 import heapq
 import os
+import shutil
 import random
+import re
 import threading
 import time
 
 from discolite.master import jobpack as jp
 from discolite.master import names
-from discolite.master.events import EventLog, duration
+from discolite.master.events import EventLog, duration, io_message
 from discolite.master.jobs import JobRecord, TaskRecord, new_jobname
 from discolite.master.pool import Pool
 from discolite.master.storage import inside
@@ -96,6 +99,7 @@ class Scheduler(object):
         self.changed = threading.Condition(self.lock)
         self.jobs = {}                    # name -> JobRecord, until cleaned or purged
         self.cleaned = set()              # JobNames of cleaned jobs whose data purge may delete
+        self.io_failed = []               # (job, message): jobs whose own files cannot be written
         self.active = {}                  # name -> JobRecord of active jobs, oldest first
         self.seq = 0
         self.blacklisted = set()
@@ -176,6 +180,7 @@ class Scheduler(object):
         with self.lock:
             if self.closed:
                 return True
+            self._end_io_failed()
             try:
                 self.pool.fill()
             except Exception:  # cannot fork right now (EAGAIN, ENOMEM): try again soon
@@ -198,7 +203,22 @@ class Scheduler(object):
                     if task is not None and task.job.status == 'active':
                         self._fatal(task, 'discolite master error: %s: %s'
                                     % (type(e).__name__, e))
+            self._end_io_failed()
         return False
+
+    def _io_error(self, job, message):
+        """A write of the master's own (event log) failed for ``job``: end it once the
+        current state change is complete (``_end_io_failed``)."""
+        if job.status == 'active':
+            self.io_failed.append((job, message))
+            self.wake()
+
+    def _end_io_failed(self):
+        while self.io_failed:
+            job, message = self.io_failed.pop(0)
+            if job.status == 'active':
+                job.events.add('master', 'ERROR: %s' % message)
+                self._end_job(job, 'dead', 'WARN: Job killed')
 
     # ------------------------------------------------------------------ submission
 
@@ -217,6 +237,9 @@ class Scheduler(object):
         try:
             jobhome, jobfile = self.storage.create_jobhome(
                 name, data, pack.jobhome, skip_prefix=CLASSIC_WORKER if in_pool else None)
+        except OSError as e:  # a full disk, not a bad pack
+            self.storage.remove_job(name)
+            raise jp.JobPackError(io_message(e))
         except Exception as e:
             self.storage.remove_job(name)
             raise jp.JobPackError('invalid jobhome: %s' % e)
@@ -232,7 +255,12 @@ class Scheduler(object):
         job = JobRecord(name, pack, jobfile, jobhome, jp.classic_pipeline(jobdict),
                         jp.job_inputs(pack.version, jobdict), in_pool)
         job.pythonpath = self._pythonpath(job)
-        job.events = EventLog(os.path.join(self.storage.master_dir(name), 'events'))
+        try:
+            job.events = EventLog(os.path.join(self.storage.master_dir(name), 'events'))
+        except OSError as e:
+            self.storage.remove_job(name)
+            raise jp.JobPackError(io_message(e))
+        job.events.on_error = lambda _log, message: self._io_error(job, message)
         with self.lock:
             if self.closed:
                 job.events.close()
@@ -245,6 +273,7 @@ class Scheduler(object):
             job.events.add('master', 'New job initialized!')
             job.events.add('master', 'Created job "%s"' % name)
             self._next_stage(job)
+            self._end_io_failed()
         self.wake()
         return name
 
@@ -452,6 +481,14 @@ class Scheduler(object):
 
     def _task_done(self, task):
         job = task.job
+        url = None
+        if task.outputs:  # first: a failed write must not leave the task half done
+            try:
+                url = self.storage.write_index(job, task.stage, task.taskid, task.outputs)
+            except OSError as e:
+                self._discard_attempts(job, task)
+                self._fatal(task, io_message(e))
+                return
         task.state = 'done'
         task.slot = None
         job.running.discard(task)
@@ -460,8 +497,7 @@ class Scheduler(object):
         self.stats['job_ok'] += 1
         job.events.add(self.host, 'DONE: [%s] Task finished in %s'
                        % (task.name, duration(time.time() - task.started)))
-        if task.outputs:
-            url = self.storage.write_index(job.name, task.stage, task.taskid, task.outputs)
+        if url is not None:
             task.result = [url]
             job.stage_labels.setdefault(task.stage, {})[url] = {o[0] for o in task.outputs}
         task.outputs = []
@@ -480,6 +516,7 @@ class Scheduler(object):
         _recount(job, task, RUNNING, FAILED)
         task.slot = None
         job.running.discard(task)
+        self._discard_attempts(job, task)
         task.failures += 1
         self.stats['error' if crashed else 'data_error'] += 1
         job.events.add('master', message)
@@ -499,6 +536,20 @@ class Scheduler(object):
         task.not_before = time.time() + delay
         heapq.heappush(job.delayed, (task.not_before, task.taskid, task))
         job.counts[task.stage][WAITING] += 1
+
+    def _discard_attempts(self, job, task):
+        """Delete what failed runs of ``task`` wrote in the job home (their task directories
+        ``<hh>/<stage>:<group>-<taskid>-<hh>-<pid>``, see ``discolite.task``): a retry
+        starts afresh and a full disk gets its space back."""
+        if task.state == 'done' or not job.jobhome:
+            return
+        pattern = os.path.join(glob.escape(job.jobhome), '??',
+                               '%s:*-%d-??-*' % (glob.escape(task.stage), task.taskid))
+        exact = re.compile(r'%s:.*-%d-[0-9a-f]{2}-\d+\Z' % (re.escape(task.stage), task.taskid))
+        for path in glob.glob(pattern):
+            if exact.match(os.path.basename(path)) and os.path.isdir(path) and \
+                    not os.path.islink(path):
+                shutil.rmtree(self.storage.checked(path), ignore_errors=True)
 
     def _fatal(self, task, message):
         job = task.job

@@ -98,8 +98,16 @@ class Storage(object):
         for label, path, size in outputs:
             url = path if '://' in path else self.data_url(job, path)
             lines.append('%d %s %d\n' % (label, url, size))
-        with open(self.checked(os.path.join(directory, name)), 'w') as f:
-            f.write(''.join(lines))
+        path = self.checked(os.path.join(directory, name))
+        try:
+            with open(path, 'w') as f:
+                f.write(''.join(lines))
+        except OSError as e:  # no half-written index; say which file (a full disk)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise OSError(e.errno, e.strerror, path)
         return 'dir://%s/%s/.disco/%s' % (self.host, self.job_url_prefix(job), name)
 
     def resolve_data_path(self, relpath):
