@@ -93,6 +93,8 @@ class DiscoSettings(dict):
         'DISCOLITE_KEEP_GLOBALS': "False", # True: job functions keep their module globals
         'DISCOLITE_EXTERNAL_WORKERS': "False",  # True: run discolite's own job packs as
                                            # worker executables (Disco's worker protocol)
+        # Limits (0 = none): bytes a job home may unpack to (a 1 MB zip can hold 1 GB).
+        'DISCOLITE_MAX_JOBHOME': "512 * 1024 * 1024",
     }
 
     globals = dict(globals())
@@ -152,7 +154,7 @@ class DiscoSettings(dict):
 
 _CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn')}
 _POSITIVE_INT = ('DISCOLITE_WORKERS',)
-_NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT')
+_NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT', 'DISCOLITE_MAX_JOBHOME')
 _NONNEG_FLOAT = ('DISCOLITE_RETRY_DELAY',)
 _TRUE = ('1', 'true', 'yes', 'on')
 _FALSE = ('0', 'false', 'no', 'off', '', 'none')

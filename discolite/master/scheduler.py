@@ -236,7 +236,8 @@ class Scheduler(object):
         name = new_jobname(jobdict['prefix'])
         try:
             jobhome, jobfile = self.storage.create_jobhome(
-                name, data, pack.jobhome, skip_prefix=CLASSIC_WORKER if in_pool else None)
+                name, data, pack.jobhome, skip_prefix=CLASSIC_WORKER if in_pool else None,
+                max_size=self.config['DISCOLITE_MAX_JOBHOME'])
         except OSError as e:  # a full disk, not a bad pack
             self.storage.remove_job(name)
             raise jp.JobPackError(io_message(e))
