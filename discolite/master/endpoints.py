@@ -93,6 +93,7 @@ class App(object):
     def __init__(self, master):
         self.master = master
         self.scheduler = master.scheduler
+        self._joblist = (None, b'')
         self.get = {'/disco/version': self.version,
                     '/disco/ctrl/joblist': self.joblist,
                     '/disco/ctrl/jobinfo': self.jobinfo,
@@ -175,9 +176,15 @@ class App(object):
         return ok(VERSION)
 
     def joblist(self, request):
-        with self.scheduler.lock:
-            jobs = sorted(self.scheduler.jobs.values(), key=lambda j: -j.seq)
-            return ok([[int(j.start), j.status, j.name] for j in jobs])
+        # Clients poll this; the answer is rebuilt only when a job was submitted, ended or
+        # forgotten (each changes the key), not for every poll of every client.
+        s = self.scheduler
+        with s.lock:
+            key = (s.seq, len(s.active), len(s.jobs))
+            if self._joblist[0] != key:
+                jobs = sorted(s.jobs.values(), key=lambda j: -j.seq)
+                self._joblist = (key, ok([[int(j.start), j.status, j.name] for j in jobs]).body)
+            return Response(200, self._joblist[1])
 
     def jobinfo(self, request):
         with self.scheduler.lock:
