@@ -37,11 +37,27 @@ class Master(object):
             raise DiscoError("Invalid setting DISCO_PORT=%r: expected a port number"
                              % settings['DISCO_PORT'])
         self.storage = Storage(config['DISCOLITE_DATA'], config['DISCOLITE_HOST'])
+        self._lock = None
+        if config['DISCOLITE_DATA']:  # a directory a second master could also be given
+            from discolite.master import restart
+            self._lock = restart.lock(self.storage)
+        try:
+            self._start(config, Scheduler, App, OOBStore)
+        except BaseException:
+            if self._lock is not None:
+                restart.unlock(self._lock)
+            raise
+
+    def _start(self, config, Scheduler, App, OOBStore):
         self.oob = OOBStore(self.storage.root)
         self.url = 'local://' + self.storage.root
         self.closed = False
         util.register_local_root(config['DISCOLITE_HOST'], self.storage.disco_data)
         self.scheduler = Scheduler(self, config)
+        self.reloaded = (0, 0, 0)
+        if self._lock is not None:
+            from discolite.master import restart
+            self.reloaded = restart.reload(self.scheduler)
         self.app = App(self)
         self.external = None
         with _lock:
@@ -64,6 +80,10 @@ class Master(object):
             _masters.pop(self.url, None)
         util.unregister_local_root(self.storage.disco_data)
         self.storage.destroy()
+        if self._lock is not None:
+            from discolite.master import restart
+            restart.unlock(self._lock)
+            self._lock = None
         try:
             atexit.unregister(self.close)
         except Exception:

@@ -498,8 +498,12 @@ def main(argv=None):
             threading.Thread(target=server.shutdown, daemon=True).start()
 
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    print('discolite master at http://%s:%d (data: %s)'
-          % (_urlhost(args.host), port, master.storage.root), flush=True)
+    finished, interrupted, cleaned = master.reloaded
+    old_jobs = '' if not (finished or interrupted) else \
+        '; reloaded %d finished job(s) and %d that were active, now dead' % (finished,
+                                                                          interrupted)
+    print('discolite master at http://%s:%d (data: %s%s)'
+          % (_urlhost(args.host), port, master.storage.root, old_jobs), flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

@@ -69,6 +69,7 @@ from discolite.master import names
 from discolite.master.events import EventLog, duration, io_message
 from discolite.master.jobs import JobRecord, TaskRecord, new_jobname
 from discolite.master.pool import Pool
+from discolite.master.restart import save_state
 from discolite.master.storage import inside
 
 CLASSIC_WORKER = 'lib/discolite/'
@@ -574,6 +575,7 @@ class Scheduler(object):
         if status == 'ready':
             job.results = results or []
         job.events.close()
+        save_state(self.storage, job)  # what a restarted master reloads
         self.active.pop(job.name, None)
         job.tasks = []  # task records are not needed once the job has ended
         job.ready.clear()
