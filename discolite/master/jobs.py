@@ -42,7 +42,11 @@ class TaskRecord(object):
         self.slot_host = None         # where it runs (set when it starts)
         self.msg_times = []          # (virtual) arrival times of recent MSGs, for the throttle
         self.msg_clock = None
-        self.result = None
+        self.items = []               # what it produced for the next stage (groupings items)
+        self.hosts = []               # where its data is: nodes it would rather run on
+        self.node = None              # the node it runs (ran) on
+        self.jobhome = None           # the job home on that node
+        self.failed_hosts = set()     # nodes it failed on (a retry avoids them)
 
     @property
     def name(self):
@@ -60,6 +64,9 @@ class JobRecord(object):
         self.jobhome = jobhome
         self.pipeline = pipeline          # [(stage, grouping)]
         self.inputs = inputs              # [[replica urls]]
+        self.classic = pack.version == 1
+        self.input_items = [] if self.classic else \
+            [tuple(i) for i in pack.jobdict['inputs']]  # [(label, size, replicas)]
         self.in_pool = in_pool
         self.status = 'active'
         self.start = time.time()
@@ -67,8 +74,8 @@ class JobRecord(object):
         self.finished = None
         self.stage_index = -1
         self.stage_start = None
-        self.stage_results = {}           # stage -> [[dir url]]
-        self.stage_labels = {}            # stage -> {dir url: set(labels)}
+        self.stage_results = {}           # stage -> [[replica urls]] (what get_stageresults shows)
+        self.stage_items = {}             # stage -> [groupings item] (what the next stage groups)
         self.counts = {stage: [0, 0, 0, 0, 0] for stage, _ in pipeline}
         self.tasks = []                   # TaskRecords of the current stage
         self.ready = collections.deque()  # waiting tasks runnable now, in order
@@ -79,7 +86,12 @@ class JobRecord(object):
         self.next_taskid = 0
         self.results = []
         self.events = None
-        self.max_cores = pack.jobdict.get('scheduler', {}).get('max_cores', 2 ** 31)
+        scheduler = pack.jobdict.get('scheduler', {})
+        self.max_cores = scheduler.get('max_cores', 2 ** 31)
+        # Disco honours force_local / force_remote for classic jobs only
+        self.force_local = bool(scheduler.get('force_local')) and self.classic
+        self.force_remote = bool(scheduler.get('force_remote')) and self.classic
+        self.homes = {}                   # node -> (job home, jobfile) where it is unpacked
         self.seq = 0
 
     @property

@@ -4,7 +4,7 @@ Layout (mirrors a Disco node and master, see docs/ARCHITECTURE.md)::
 
     <root>/data/<host>/<hh>/<job>/        node job home, task outputs, .disco/*.results
     <root>/master/<hh>/<job>/events       event log
-    <root>/oob/<hh>/<job>/<key>           OOB values
+    <root>/ddfs/vol0/{blob,tag}/<hh>/...  DDFS (OOB values, saved results; ddfs_store.py)
 """
 import os
 import shutil
@@ -57,8 +57,8 @@ class Storage(object):
         self.host = host
         self.disco_data = os.path.join(self.root, 'data')
         self.master_root = os.path.join(self.root, 'master')
-        self.oob_root = os.path.join(self.root, 'oob')
-        for d in (self.disco_data, self.master_root, self.oob_root):
+        self.ddfs_root = os.path.join(self.root, 'ddfs')
+        for d in (self.disco_data, self.master_root, self.ddfs_root):
             os.makedirs(d, exist_ok=True)
 
     def checked(self, path):
@@ -70,33 +70,29 @@ class Storage(object):
 
     # -- paths and URLs
 
-    def jobhome(self, job):
+    def jobhome(self, job, host=None):
         name = _name(job)
-        return self.checked(os.path.join(self.disco_data, self.host, hexhash(name), name))
+        return self.checked(os.path.join(self.disco_data, host or self.host, hexhash(name), name))
 
     def master_dir(self, job):
         name = _name(job)
         return self.checked(os.path.join(self.master_root, hexhash(name), name))
 
-    def oob_dir(self, job):
+    def job_url_prefix(self, job, host=None):
         name = _name(job)
-        return self.checked(os.path.join(self.oob_root, hexhash(name), name))
+        return 'disco/%s/%s/%s' % (host or self.host, hexhash(name), name)
 
-    def job_url_prefix(self, job):
-        name = _name(job)
-        return 'disco/%s/%s/%s' % (self.host, hexhash(name), name)
+    def data_url(self, job, relpath, host=None):
+        return 'disco://%s/%s/%s' % (host or self.host, self.job_url_prefix(job, host), relpath)
 
-    def data_url(self, job, relpath):
-        return 'disco://%s/%s/%s' % (self.host, self.job_url_prefix(job), relpath)
-
-    def write_index(self, job, stage, taskid, outputs):
-        """Write the index file of one task run; returns its ``dir://`` URL."""
+    def write_index(self, job, stage, taskid, outputs, host=None):
+        """Write the index file of one task run on node ``host``; returns its ``dir://`` URL."""
         name = '%s-%d-%d.results' % (stage, taskid, int(time.time() * 1e6))
-        directory = os.path.join(self.jobhome(job), '.disco')
+        directory = os.path.join(self.jobhome(job, host), '.disco')
         os.makedirs(directory, exist_ok=True)
         lines = []
         for label, path, size in outputs:
-            url = path if '://' in path else self.data_url(job, path)
+            url = path if '://' in path else self.data_url(job, path, host)
             lines.append('%d %s %d\n' % (label, url, size))
         path = self.checked(os.path.join(directory, name))
         try:
@@ -108,7 +104,8 @@ class Storage(object):
             except OSError:
                 pass
             raise OSError(e.errno, e.strerror, path)
-        return 'dir://%s/%s/.disco/%s' % (self.host, self.job_url_prefix(job), name)
+        host = host or self.host
+        return 'dir://%s/%s/.disco/%s' % (host, self.job_url_prefix(job, host), name)
 
     def resolve_data_path(self, relpath):
         """Map ``/disco/<relpath>`` to a file under the data dir; None if it escapes or is absent."""
@@ -122,10 +119,11 @@ class Storage(object):
 
     # -- job homes
 
-    def create_jobhome(self, job, packbytes, jobhome_zip, skip_prefix=None, max_size=0):
+    def create_jobhome(self, job, packbytes, jobhome_zip, skip_prefix=None, host=None,
+                       max_size=0):
         """Write the jobfile and unpack the job home zip, refusing entries that escape it
         and (``max_size`` > 0) a home that unpacks to more than ``max_size`` bytes."""
-        home = self.jobhome(_record_name(job))
+        home = self.jobhome(_record_name(job), host)
         os.makedirs(home, exist_ok=True)
         try:
             unpack_zip(jobhome_zip, home, skip_prefix, max_size)
@@ -139,18 +137,34 @@ class Storage(object):
         return home, jobfile
 
     def remove_job(self, job, data=True):
-        """Delete the job's events; with ``data`` also its job home, outputs and OOB values."""
+        """Delete the job's events; with ``data`` also its job home and task outputs.  Its DDFS
+        data (OOB values, saved results) stays, as on Disco (docs/differences.md)."""
         name = _record_name(job)
-        events, home, oob = self.master_dir(name), self.jobhome(name), self.oob_dir(name)
+        events, home = self.master_dir(name), self.jobhome(name)
         shutil.rmtree(events, ignore_errors=True)
         if data:
+            for host in self.hosts():  # the job's home on every (emulated) node
+                other = self.jobhome(name, host)
+                if other != home:
+                    shutil.rmtree(other, ignore_errors=True)
+                    try:
+                        os.rmdir(os.path.dirname(other))
+                    except OSError:
+                        pass
             shutil.rmtree(home, ignore_errors=True)
-            shutil.rmtree(oob, ignore_errors=True)
-            for d in (home, oob, events):  # their <hh> parents, once empty
+            for d in (home, events):  # their <hh> parents, once empty
                 try:
                     os.rmdir(os.path.dirname(d))
                 except OSError:
                     pass
+
+    def hosts(self):
+        """The node names that have a data directory here."""
+        try:
+            return [h for h in os.listdir(self.disco_data)
+                    if os.path.isdir(os.path.join(self.disco_data, h))]
+        except OSError:
+            return []
 
     def destroy(self):
         """Delete the data root if this Storage created it (a temporary one)."""
