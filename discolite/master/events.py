@@ -26,6 +26,10 @@ def duration(seconds):
 MAX_MESSAGE = 8192
 
 
+_quote = json.encoder.encode_basestring_ascii  # what json.dumps does to a str, minus its overhead
+_stamp = (None, None)  # (second, its quoted timestamp): events come many to a second
+
+
 def format_line(host, message, t=None):
     """One event line; bytes are decoded (or shown escaped) and long messages cut short."""
     if isinstance(message, bytes):
@@ -35,7 +39,12 @@ def format_line(host, message, t=None):
             message = 'WARNING: Binary message data: ' + ''.join('\\x%02x' % b for b in message)
     if len(message) > MAX_MESSAGE:
         message = message[:MAX_MESSAGE] + '...'
-    return '[%s,%s,%s]\n' % (json.dumps(timestamp(t)), json.dumps(host), json.dumps(message))
+    global _stamp
+    second = int(time.time() if t is None else t)
+    stamp = _stamp
+    if stamp[0] != second:
+        stamp = _stamp = (second, _quote(timestamp(second)))
+    return '[%s,%s,%s]\n' % (stamp[1], _quote(host), _quote(message))
 
 
 def io_message(error, path=None):
@@ -54,25 +63,38 @@ MAX_PENDING = 1000
 class EventLog(object):
     """Append-only event file of one job; closed (and frozen) once the job ends.
 
-    ``add`` never raises: a write that fails (a full disk) is undone (the file is cut
-    back to its last whole line), the line is kept in memory (at most MAX_PENDING of
-    newest) and written with the next line once the disk has room again; ``read`` serves
-    the file plus those lines, so offsets do not change.  The first failure is kept in
-    ``error`` and reported to ``on_error(self, message)``, where the scheduler ends the
-    job: a log write that raised halfway through a state change is what used to wedge
-    the master.
+    Lines are written in batches, as Disco's master does (it flushes every 2 s):
+    a busy job writes its events once every :attr:`FLUSH_AFTER` seconds or
+    :attr:`FLUSH_LINES` lines rather than once a line.  Reading through this
+    object (:meth:`read`, :meth:`size`, :meth:`last`) writes what is pending
+    first, so ``events()`` never lags; the scheduler also flushes logs with
+    pending lines (:meth:`due`) when it goes idle.
+
+    Writing never raises: a write that fails (a full disk) is undone (the file is
+    cut back to its last whole line), the lines stay pending in memory (the newest
+    MAX_PENDING of them) and are tried again later; :meth:`read` serves the file plus
+    those lines, so offsets do not change.  The first failure is kept in ``error``
+    and reported to ``on_error(self, message)``, where the scheduler ends the job: a
+    log write that raised halfway through a state change is what used to wedge the
+    master.
     """
 
+    FLUSH_AFTER = 0.1
+    FLUSH_LINES = 1000
+
     def __init__(self, path):
+        import threading
         self.path = path
         os.makedirs(os.path.dirname(path), exist_ok=True)
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.written = os.fstat(self.fd).st_size
         self.pending = []
+        self.since = None
         self.dropped = 0
         self.error = None
         self.on_error = None
         self.listeners = []
+        self.lock = threading.Lock()
 
     @property
     def file(self):  # open while the job is active
@@ -82,56 +104,93 @@ class EventLog(object):
         if self.fd is None:
             return
         line = format_line(host, message)
-        self.pending.append(line)
-        if len(self.pending) > MAX_PENDING:  # keep the newest: they say how the job ended
-            del self.pending[0]
-            self.dropped += 1
-        self._write()
+        report = None
+        with self.lock:
+            self.pending.append(line)
+            if self.error is not None and len(self.pending) > MAX_PENDING:
+                del self.pending[0]  # keep the newest: they say how the job ended
+                self.dropped += 1
+            if self.since is None:
+                self.since = time.monotonic()
+            elif len(self.pending) >= self.FLUSH_LINES or \
+                    time.monotonic() - self.since >= self.FLUSH_AFTER:
+                report = self._flush()
+        if report is not None:
+            self._report(report)
         for listener in list(self.listeners):
             listener(line)
 
-    def _write(self):
-        if not self.pending:
-            return
+    def due(self):
+        """Seconds until pending lines should be written (None: nothing pending)."""
+        since = self.since
+        return None if since is None else max(0.0, since + self.FLUSH_AFTER - time.monotonic())
+
+    def flush(self):
+        with self.lock:
+            report = self._flush()
+        if report is not None:
+            self._report(report)
+
+    def _flush(self):
+        """Write the pending lines; on the first failure, the message to report."""
+        if not self.pending or self.fd is None:
+            self.since = None
+            return None
         data = ''.join(self.pending).encode('ascii')
         try:
             view = memoryview(data)
             while view:
-                n = os.write(self.fd, view)
-                view = view[n:]
+                view = view[os.write(self.fd, view):]
         except OSError as e:
             try:  # no half line in the file: it would end every reader at that point
                 os.ftruncate(self.fd, self.written)
             except OSError:
                 pass
+            self.since = time.monotonic()  # due again in FLUSH_AFTER: try once more then
             if self.error is None:
                 self.error = e
-                if self.on_error is not None:
-                    self.on_error(self, io_message(e, self.path))
-            return
+                return io_message(e, self.path)
+            return None
         self.written += len(data)
         self.pending = []
+        self.since = None
+        return None
+
+    def _report(self, message):
+        if self.on_error is not None:
+            self.on_error(self, message)
+
+    def _flush_for_reader(self):
+        self.flush()
 
     def close(self):
-        if self.fd is not None:
-            self._write()
-            os.close(self.fd)
-            self.fd = None
+        with self.lock:
+            report = None
+            if self.fd is not None:
+                report = self._flush()
+                os.close(self.fd)
+                self.fd = None
+        if report is not None:
+            self._report(report)
 
     def read(self, offset=0):
+        self._flush_for_reader()
         try:
             with open(self.path, 'rb') as f:
                 f.seek(offset)
                 data = f.read()
         except FileNotFoundError:
             data = b''
-        if self.pending:  # lines a full disk kept out of the file
-            tail = ''.join(self.pending).encode('ascii')
-            start = max(0, offset - self.written)
-            data = data[:max(0, self.written - offset)] + tail[start:]
+        with self.lock:
+            pending, written = list(self.pending), self.written
+        if pending:  # lines a full disk kept out of the file
+            tail = ''.join(pending).encode('ascii')
+            start = max(0, offset - written)
+            data = data[:max(0, written - offset)] + tail[start:]
         return data
 
     def size(self):
+        self._flush_for_reader()
         try:
             return os.path.getsize(self.path) + sum(len(l) for l in self.pending)
         except OSError:
