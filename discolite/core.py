@@ -1,6 +1,7 @@
 """``Disco`` (the client of a master) and ``result_iterator`` (``disco.core``)."""
 import json
 import sys
+import threading
 import time
 import warnings
 from io import BytesIO
@@ -206,7 +207,9 @@ class Disco(object):
         (seconds since ``start_time``) has passed, else :class:`Continue`."""
         try:
             status, results = self.results(jobname, timeout=poll_interval)
-        except CommError:
+        except CommError as e:
+            if e.code is None:  # nothing answered: wait() gives up after a while
+                self._unreachable.error = e
             status = 'active'
         if status == 'ready':
             return results
@@ -237,6 +240,16 @@ class Disco(object):
         except Exception:
             return None
 
+    _unreachable = threading.local()  # the CommError of the last poll, per thread
+
+    def _give_up_after(self):
+        """Seconds ``wait`` keeps polling a master that does not answer (0: forever)."""
+        try:
+            value = float(self.settings['DISCOLITE_WAIT_UNREACHABLE'])
+        except (KeyError, TypeError, ValueError):
+            return 300.0
+        return value if value > 0 else 0
+
     def wait(self, jobname, poll_interval=2, timeout=None, clean=False, show=None):
         """Block until the job ends; return its results, or raise JobError."""
         jobname = _name(jobname)
@@ -252,6 +265,8 @@ class Disco(object):
         monitor = EventMonitor(self, jobname, show=self.settings['DISCO_EVENTS']
                                if show is None else show, poll_interval=poll)
         start = time.time()
+        give_up = self._give_up_after()
+        unreachable_since = None
         try:
             while True:
                 monitor.refresh()
@@ -261,8 +276,21 @@ class Disco(object):
                         wait_ms = min(wait_ms, 1000)
                     if timeout is not None:
                         wait_ms = max(0, min(wait_ms, (timeout - (time.time() - start)) * 1000))
+                    self._unreachable.error = None
                     return self.check_results(jobname, start, timeout, wait_ms)
                 except Continue:
+                    error = self._unreachable.error
+                    if error is None:
+                        unreachable_since = None
+                        continue
+                    now = time.time()
+                    unreachable_since = unreachable_since or now
+                    if give_up and now - unreachable_since >= give_up:
+                        raise CommError("master %s unreachable for %d s while waiting for job %s "
+                                        "(setting DISCOLITE_WAIT_UNREACHABLE): %s"
+                                        % (self.master, now - unreachable_since, jobname,
+                                           error.msg), error.url, None)
+                    time.sleep(min(poll, 1.0))  # not a busy loop while nothing answers
                     continue
                 finally:
                     monitor.refresh(final=True)

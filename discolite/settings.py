@@ -130,6 +130,21 @@ class DiscoSettings(dict):
         # True: processes a task starts (even setsid daemons) are killed when it ends;
         # False: they live until the job's pool processes are replaced (its end).
         'DISCOLITE_KILL_TASK_PROCESSES': "True",
+        # Limits (0 = none): bytes a job home may unpack to (a 1 MB zip can hold 1 GB).
+        'DISCOLITE_MAX_JOBHOME': "512 * 1024 * 1024",
+        # `discolite master`'s HTTP server: seconds an idle keep-alive connection is kept,
+        # seconds a request may stall while being read, connections (= threads) served at
+        # once, and request bodies over 1 MiB read at once.
+        'DISCOLITE_SERVER_IDLE_TIMEOUT': "15",
+        'DISCOLITE_SERVER_READ_TIMEOUT': "30",
+        'DISCOLITE_SERVER_MAX_CONNECTIONS': "512",
+        'DISCOLITE_SERVER_MAX_BODIES': "4",
+        # HTTP clients: seconds to connect, seconds to wait for an answer (beyond the wait
+        # a get_results poll asks for), and seconds wait() keeps trying a master it
+        # cannot reach before raising CommError (Disco waits forever).
+        'DISCOLITE_HTTP_CONNECT_TIMEOUT': "10",
+        'DISCOLITE_HTTP_READ_TIMEOUT': "120",
+        'DISCOLITE_WAIT_UNREACHABLE': "300",
     }
 
     globals = dict(globals())
@@ -204,9 +219,11 @@ _COMPILED = {}  # default expression -> its code object (see DiscoSettings.__get
 _REDUCED = None  # (what it depends on, the values) of the last DiscoSettings.__reduce__
 _CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn'),
             'DISCOLITE_ISOLATION': ('job', 'task')}
-_POSITIVE_INT = ('DISCOLITE_WORKERS', 'DISCOLITE_NODES')
-_NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT')
+_POSITIVE_INT = ('DISCOLITE_WORKERS', 'DISCOLITE_NODES', 'DISCOLITE_SERVER_MAX_CONNECTIONS',
+                 'DISCOLITE_SERVER_MAX_BODIES')
+_NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT', 'DISCOLITE_MAX_JOBHOME')
 _NONNEG_FLOAT = ('DISCOLITE_RETRY_DELAY',)
+_POSITIVE_FLOAT = ('DISCOLITE_SERVER_IDLE_TIMEOUT', 'DISCOLITE_SERVER_READ_TIMEOUT')
 _TRUE = ('1', 'true', 'yes', 'on')
 _FALSE = ('0', 'false', 'no', 'off', '', 'none')
 
@@ -235,7 +252,7 @@ def validate(settings):
             raise DiscoError("Invalid setting %s=%r: expected an integer >= %d"
                              % (key, raw, 1 if key in _POSITIVE_INT else 0))
         out[key] = value
-    for key in _NONNEG_FLOAT:
+    for key in _NONNEG_FLOAT + _POSITIVE_FLOAT:
         raw = settings[key]
         try:
             if isinstance(raw, bool):
@@ -245,8 +262,9 @@ def validate(settings):
                 raise ValueError(raw)
         except (TypeError, ValueError):
             raise DiscoError("Invalid setting %s=%r: expected a number of seconds" % (key, raw))
-        if value < 0:
-            raise DiscoError("Invalid setting %s=%r: expected a number >= 0" % (key, raw))
+        if value < 0 or (value == 0 and key in _POSITIVE_FLOAT):
+            raise DiscoError("Invalid setting %s=%r: expected a number %s 0"
+                             % (key, raw, '>' if key in _POSITIVE_FLOAT else '>='))
         out[key] = value
     for key, choices in _CHOICES.items():
         value = settings[key]
