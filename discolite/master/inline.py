@@ -145,7 +145,11 @@ class InlinePool(object):
                 if slot.task is task:
                     sched._on_message(slot, (mtype, msg))
 
+        from discolite import alias
         channel = InlineChannel(inputs, deliver)
+        # what a task changes in its process for itself must not stay in the caller's
+        port = os.environ.get('DISCO_PORT')
+        aliased = alias.installed()
         cwd = os.getcwd()
         path = list(sys.path)
         before = set(sys.modules)
@@ -157,6 +161,12 @@ class InlinePool(object):
             execute(payload, channel, cache)
         finally:
             protocol.ECHO = echo
+            if port is None:
+                os.environ.pop('DISCO_PORT', None)
+            else:
+                os.environ['DISCO_PORT'] = port
+            if not aliased and alias.installed():
+                alias.uninstall()
             sys.path[:] = path
             os.chdir(cwd)
             prefix = os.path.realpath(jobhome) + os.sep

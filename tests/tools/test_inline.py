@@ -190,3 +190,15 @@ def test_inline_and_an_http_master(tmp_path):
     proc = discolite('run', '--inline', script, env=clean_env(DISCO_MASTER='http://127.0.0.1:9'))
     assert proc.returncode == 0 and proc.stdout == 'ran\n'
     assert 'not on DISCO_MASTER=http://127.0.0.1:9' in proc.stderr
+
+
+def test_the_callers_process_is_left_as_it_was(inline, monkeypatch):
+    from discolite import alias
+    monkeypatch.delenv('DISCO_PORT', raising=False)
+    was_aliased = alias.installed()
+    cwd, path = os.getcwd(), list(sys.path)
+    job = Job(master=inline.url).run(input=INPUTS, map=fun_map, reduce=fun_reduce)
+    assert sorted(result_iterator(job.wait())) == COUNTS
+    assert 'DISCO_PORT' not in os.environ  # a task sets it for itself, from its payload
+    assert alias.installed() == was_aliased
+    assert (os.getcwd(), sys.path) == (cwd, path)
