@@ -9,6 +9,7 @@ import shutil
 import time
 from urllib.parse import quote, unquote
 
+from discolite.master import dataflow, static
 from discolite.master.jobpack import JobPackError
 from discolite.task import hexhash
 from discolite.transport import Response
@@ -100,7 +101,8 @@ class App(object):
                     '/disco/ctrl/load_config_table': self.load_config,
                     '/disco/ctrl/get_blacklist': self.get_blacklist,
                     '/disco/ctrl/get_gc_blacklist': lambda r: ok([]),
-                    '/disco/ctrl/get_settings': self.get_settings}
+                    '/disco/ctrl/get_settings': self.get_settings,
+                    '/disco/ctrl/dataflow': dataflow.endpoint(master)}
         self.post = {'/disco/ctrl/get_results': self.get_results,
                      '/disco/ctrl/kill_job': self.kill_job,
                      '/disco/ctrl/clean_job': self.clean_job,
@@ -132,6 +134,8 @@ class App(object):
                     return self.oob_blob(request, path[len('/ddfs/oob/'):])
                 if path.startswith('/disco/') and not path.startswith('/disco/ctrl/'):
                     return self.data_file(request, path[len('/disco/'):])
+                if static.is_page(path):  # the web pages
+                    return static.serve(path)
             return not_found()
         except BadRequest as e:
             return Response(400, json.dumps(str(e)))

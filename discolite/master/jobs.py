@@ -67,6 +67,7 @@ class JobRecord(object):
         self.stage_start = None
         self.stage_results = {}           # stage -> [[dir url]]
         self.stage_labels = {}            # stage -> {dir url: set(labels)}
+        self.stage_tasks = {}             # stage -> [(taskid, group, [(input id, label)])]
         self.counts = {stage: [0, 0, 0, 0, 0] for stage, _ in pipeline}
         self.tasks = []                   # TaskRecords of the current stage
         self.ready = collections.deque()  # waiting tasks runnable now, in order
@@ -85,6 +86,12 @@ class JobRecord(object):
         if 0 <= self.stage_index < len(self.pipeline):
             return self.pipeline[self.stage_index][0]
         return None
+
+    def remember_tasks(self, stage):
+        """Keep which inputs each task of ``stage`` reads (the dataflow view shows them
+        after the task records are gone)."""
+        self.stage_tasks[stage] = [(t.taskid, t.group, [(i[0], i[1]) for i in t.inputs])
+                                   for t in self.tasks]
 
     def pipeline_info(self):
         """``[[stage, pending, waiting, running, done, failed]]``, as Disco's jobinfo."""

@@ -1,0 +1,425 @@
+"""The dataflow view's data: a job as inputs -> tasks of each stage -> their output files.
+
+``GET /disco/ctrl/dataflow?name=J`` (a discolite extension: a real Disco master
+answers 404) describes the job from the master's own records:
+
+* the event log (parsed incrementally and cached per job): when and where each
+  task ran, how long it took, its failures and retries, its ``Done: N entries
+  ...`` record count;
+* the index files in the job home (``.disco/<stage>-<taskid>-<t>.results``):
+  the files each finished task wrote, with their label and size, and the
+  number of records in each, counted once per file (see :func:`count_records`);
+* ``JobRecord.stage_tasks``: which inputs (job inputs, or the outputs of the
+  previous stage's tasks, by label) each task read;
+* the live task records of the running stage (state, host, start time).
+
+``&task=ID`` answers the events of one task instead.
+"""
+import collections
+import io
+import json
+import os
+import pickle
+import re
+import threading
+import time
+import zlib
+from urllib.parse import unquote
+
+TASK = r'(?P<stage>[^\s\[\]:]+):(?P<id>\d+)'
+ASSIGNED = re.compile(r'^%s assigned to (?P<host>.+)$' % TASK)
+DONE = re.compile(r'^DONE: \[%s\] Task finished in (?P<h>\d+):(?P<m>\d+):(?P<s>[\d.]+)' % TASK)
+ENTRIES = re.compile(r'^MSG: \[%s\] Done: (?P<n>\d+) entries ' % TASK)
+WARNING = re.compile(r'^WARNING: \[%s\] (?P<text>.*)' % TASK, re.S)
+RETRY = re.compile(r'^Task %s failed on "(?P<host>[^"]*)", (?P<n>\d+)th failures so far' % TASK)
+FAILED = re.compile(r'^(?:ERROR|FATAL): \[%s\] (?P<text>.*)' % TASK, re.S)
+ABOUT = re.compile(r'^(?:[A-Z]+: \[%s\]|%s assigned to |Task %s failed on )'
+                   % (TASK, TASK.replace('?P<', '?P<a'), TASK.replace('?P<', '?P<b')))
+SCHEDULED = re.compile(r'^Stage (?P<stage>\S+) scheduled with (?P<n>\d+) tasks$')
+INDEX_NAME = re.compile(r'^(?P<stage>.+)-(?P<id>\d+)-(?P<t>\d+)\.results$')
+
+MAX_COUNT_BYTES = 64 << 20     # files larger than this are not opened to count records
+MAX_TASK_EVENTS = 2000         # events returned for one task
+
+
+def _task_key(m):
+    return int(m.group('id'))
+
+
+class _Log(object):
+    """What the event log of one job says about its tasks (parsed from ``offset`` on)."""
+
+    def __init__(self):
+        self.offset = 0
+        self.tasks = {}          # taskid -> dict
+        self.scheduled = {}      # stage -> number of tasks
+        self.lines = 0
+        self.lock = threading.Lock()  # two requests must not feed the same lines twice
+
+    def task(self, stage, taskid):
+        t = self.tasks.get(taskid)
+        if t is None:
+            t = self.tasks[taskid] = {'id': taskid, 'stage': stage, 'state': 'waiting',
+                                      'failures': 0, 'host': None, 'assigned': None,
+                                      'duration': None, 'records_in': None, 'error': None,
+                                      'runs': 0}
+        return t
+
+    def feed(self, data):
+        """Parse complete lines of ``data`` (bytes read from ``offset``)."""
+        end = data.rfind(b'\n') + 1
+        for line in data[:end].decode('ascii', 'replace').splitlines():
+            try:
+                stamp, host, msg = json.loads(line)
+            except (ValueError, TypeError):
+                continue
+            self.lines += 1
+            self.line(stamp, host, msg)
+        self.offset += end
+
+    def line(self, stamp, host, msg):
+        if host == 'master':
+            m = ASSIGNED.match(msg)
+            if m:
+                t = self.task(m.group('stage'), _task_key(m))
+                t.update(state='running', host=m.group('host'), assigned=_epoch(stamp),
+                         duration=None)
+                t['runs'] += 1
+                return
+            m = SCHEDULED.match(msg)
+            if m:
+                self.scheduled[m.group('stage')] = int(m.group('n'))
+                return
+            m = RETRY.match(msg)
+            if m:
+                t = self.task(m.group('stage'), _task_key(m))
+                t.update(state='waiting', failures=int(m.group('n')))
+                return
+            m = WARNING.match(msg)
+            if m:
+                t = self.task(m.group('stage'), _task_key(m))
+                t['error'] = m.group('text').splitlines()[0] if m.group('text') else ''
+                return
+            m = FAILED.match(msg)
+            if m:
+                t = self.task(m.group('stage'), _task_key(m))
+                t['state'] = 'failed'
+                text = m.group('text')
+                t['error'] = text.splitlines()[-1] if text.startswith('Traceback') and \
+                    text.strip() else (text.splitlines() or [''])[0]
+                return
+            return
+        m = DONE.match(msg)
+        if m:
+            t = self.task(m.group('stage'), _task_key(m))
+            t.update(state='done', duration=int(m.group('h')) * 3600 + int(m.group('m')) * 60
+                     + float(m.group('s')))
+            if host:
+                t['host'] = host
+            return
+        m = ENTRIES.match(msg)
+        if m:
+            self.task(m.group('stage'), _task_key(m))['records_in'] = int(m.group('n'))
+
+
+def _epoch(stamp):
+    try:
+        return time.mktime(time.strptime(stamp, '%Y/%m/%d %H:%M:%S'))
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+# ---------------------------------------------------------------------------- record counts
+
+class _Anything(object):
+    """Stands for every class a pickle names: counting records must not import or run code."""
+
+    def __new__(cls, *args, **kwargs):
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+    def append(self, item):
+        pass
+
+    def extend(self, items):
+        pass
+
+
+class _CountingUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        return _Anything
+
+    def persistent_load(self, pid):
+        return None
+
+
+def count_records(path):
+    """Records in a file of Disco's internal format (v1 hunks or v0 netstrings), else None.
+
+    Pickled records are loaded with every class replaced by a placeholder, so no job code
+    runs in the master and nothing is imported.
+    """
+    try:
+        if os.path.getsize(path) > MAX_COUNT_BYTES:
+            return None
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError:
+        return None
+    if not data:
+        return 0
+    try:
+        if data[0] < 128:
+            return _count_v0(data)
+        return _count_v1(data)
+    except Exception:
+        return None
+
+
+def _count_v1(data):
+    header = 14
+    pos = n = 0
+    while pos < len(data):
+        if data[pos] != 129 or pos + header > len(data):
+            return None
+        compressed = data[pos + 1]
+        size = int.from_bytes(data[pos + 6:pos + 14], 'little')
+        if size == 0:
+            break
+        hunk = data[pos + header:pos + header + size]
+        if len(hunk) < size:
+            return None
+        pos += header + size
+        payload = zlib.decompress(hunk) if compressed else hunk
+        unpickler = _CountingUnpickler(io.BytesIO(payload))
+        while True:
+            try:
+                unpickler.load()
+            except EOFError:
+                break
+            n += 1
+    return n
+
+
+def _count_v0(data):
+    pos = n = 0
+    while pos < len(data):
+        for _ in (0, 1):  # "<len> <key> <len> <value>\n"
+            space = data.index(b' ', pos)
+            pos = space + 1 + int(data[pos:space]) + 1
+        n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------- the view
+
+class Dataflow(object):
+    """Builds the dataflow JSON of a master's jobs; caches parsed events and record counts."""
+
+    def __init__(self, master):
+        self.master = master
+        self.lock = threading.Lock()
+        self.logs = collections.OrderedDict()     # (job name, seq) -> _Log
+        self.counts = collections.OrderedDict()   # (path, size, mtime) -> records
+
+    def _log(self, job):
+        key = (job.name, job.seq)
+        with self.lock:
+            log = self.logs.pop(key, None) or _Log()
+            self.logs[key] = log
+            while len(self.logs) > 32:
+                self.logs.popitem(last=False)
+        with log.lock:
+            data = job.events.read(log.offset)
+            if data:
+                log.feed(data)
+        return log
+
+    def _count(self, path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        key = (path, st.st_size, st.st_mtime_ns)
+        with self.lock:
+            if key in self.counts:
+                return self.counts[key]
+        n = count_records(path)
+        with self.lock:
+            self.counts[key] = n
+            while len(self.counts) > 50000:
+                self.counts.popitem(last=False)
+        return n
+
+    def _local(self, url):
+        """``disco://host/disco/<rel>`` or ``dir://...`` of this master as (file path, web path)."""
+        host = self.master.storage.host
+        for scheme in ('disco://', 'dir://'):
+            prefix = scheme + host + '/disco/'
+            if url.startswith(prefix):
+                rel = url[len(prefix):]
+                path = self.master.storage.resolve_data_path(unquote(rel))
+                return path, '/disco/' + rel
+        return None, None
+
+    def _indexes(self, job):
+        """``{taskid: (stage, index url, [output dicts])}`` from the job's index files."""
+        directory = os.path.join(job.jobhome, '.disco')
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return {}
+        storage = self.master.storage
+        found = {}
+        for name in names:
+            m = INDEX_NAME.match(name)
+            if not m:
+                continue
+            url = 'dir://%s/%s/.disco/%s' % (storage.host, storage.job_url_prefix(job.name), name)
+            outputs = []
+            try:
+                with open(os.path.join(directory, name)) as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                parts = line.split()
+                if len(parts) < 2:
+                    continue
+                label, out_url = parts[0], parts[1]
+                size = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+                path, web = self._local(out_url)
+                outputs.append({'label': int(label) if label.lstrip('-').isdigit() else label,
+                                'url': out_url, 'href': web, 'bytes': size,
+                                'records': self._count(path) if path else None})
+            found[int(m.group('id'))] = (m.group('stage'), url, outputs)
+        return found
+
+    def describe(self, job):
+        """The dataflow of ``job`` as a JSON-able dict (see the module docstring)."""
+        scheduler = self.master.scheduler
+        with scheduler.lock:  # a consistent snapshot of the live records
+            status = job.status
+            pipeline = list(job.pipeline)
+            stage_tasks = {s: list(v) for s, v in getattr(job, 'stage_tasks', {}).items()}
+            stage_results = {s: [list(r) for r in v] for s, v in job.stage_results.items()}
+            counts = {s: list(c) for s, c in job.counts.items()}
+            live = {t.taskid: (t.state, t.failures, t.started, t.slot_host)
+                    for t in job.tasks}
+            inputs = [list(i) for i in job.inputs]
+            results = [u for r in job.results for u in (r if isinstance(r, list) else [r])]
+            started, finished = job.start, job.finished
+            current = job.stage
+        log = self._log(job)
+        indexes = self._indexes(job)
+        now = time.time()
+        by_index_url = {}
+        for taskid, (stage, url, outputs) in indexes.items():
+            by_index_url[url] = taskid
+        stages = []
+        for position, (stage, grouping) in enumerate(pipeline):
+            tasks = []
+            groups = stage_tasks.get(stage)
+            prev = pipeline[position - 1][0] if position else None
+            sources = stage_results.get(prev, []) if prev else None
+            for taskid, group, task_inputs in groups or ():
+                ev = log.tasks.get(taskid, {})
+                state = ev.get('state', 'waiting')
+                failures = ev.get('failures', 0)
+                host = ev.get('host')
+                t0 = ev.get('assigned')
+                if taskid in live:
+                    state, failures, t0, host = live[taskid][0], live[taskid][1], \
+                        live[taskid][2] or t0, live[taskid][3] or host
+                if status != 'active' and state == 'running':
+                    state = 'stopped'  # the job ended while it ran
+                duration = ev.get('duration')
+                if state == 'running' and t0:
+                    duration = max(0.0, now - t0)
+                index = indexes.get(taskid)
+                outputs = index[2] if index else []
+                records_out = _sum(o['records'] for o in outputs) if index else None
+                reads = []
+                for iid, label in task_inputs:
+                    if sources is None:
+                        reads.append({'input': iid, 'label': label})
+                    else:
+                        src = sources[iid][0] if iid < len(sources) and sources[iid] else None
+                        reads.append({'task': by_index_url.get(src), 'label': label})
+                tasks.append({'id': taskid, 'name': '%s:%d' % (stage, taskid), 'state': state,
+                              'failures': failures, 'retried': failures > 0,
+                              'host': host, 'group': [group[0], group[1]],
+                              'duration': duration, 'records_in': ev.get('records_in'),
+                              'records_out': records_out,
+                              'bytes_out': _sum(o['bytes'] for o in outputs) if index else None,
+                              'index': index[1] if index else None, 'outputs': outputs,
+                              'inputs': reads, 'error': ev.get('error')})
+            stages.append({'name': stage, 'grouping': grouping,
+                           'scheduled': groups is not None,
+                           'current': stage == current and status == 'active',
+                           'counts': counts.get(stage), 'tasks': tasks})
+        input_list = []
+        for i, urls in enumerate(inputs):
+            url = urls[0] if urls else ''
+            input_list.append({'index': i, 'url': url, 'replicas': urls,
+                               'bytes': _input_size(url)})
+        result_list = [{'url': u, 'task': by_index_url.get(u),
+                        'href': self._local(u)[1]} for u in results]
+        return {'name': job.name, 'status': status, 'start': started, 'finished': finished,
+                'now': now, 'host': self.master.storage.host, 'events': log.lines,
+                'stages': stages, 'inputs': input_list, 'results': result_list}
+
+    def task_events(self, job, taskid):
+        """The events about task ``taskid``, oldest first (at most MAX_TASK_EVENTS)."""
+        out = []
+        for line in job.events.read().decode('ascii', 'replace').splitlines():
+            try:
+                stamp, host, msg = json.loads(line)
+            except (ValueError, TypeError):
+                continue
+            m = ABOUT.match(msg)
+            if m and int(m.group('id') or m.group('aid') or m.group('bid')) == taskid:
+                out.append([stamp, host, msg])
+        return out[-MAX_TASK_EVENTS:]
+
+
+def _sum(values):
+    total = 0
+    for v in values:
+        if v is None:
+            return None
+        total += v
+    return total
+
+
+def _input_size(url):
+    """Bytes of a ``raw://`` input (other inputs are not looked at: they may be anywhere)."""
+    if url.startswith('raw://'):
+        return len(unquote(url[len('raw://'):]).encode('utf-8'))
+    return None
+
+
+def endpoint(master):
+    """The handler of ``GET /disco/ctrl/dataflow?name=J[&task=ID]`` for ``master``."""
+    from discolite.master.endpoints import BadRequest, not_found, ok
+    view = Dataflow(master)
+
+    def dataflow(request):
+        job = master.scheduler.jobs.get(request.query.get('name', ''))
+        if job is None:
+            return not_found()
+        task = request.query.get('task')
+        if task is not None:
+            if not task.isdigit():
+                raise BadRequest("integer expected, '%s' received" % task)
+            return ok(view.task_events(job, int(task)))
+        return ok(view.describe(job))
+    return dataflow
