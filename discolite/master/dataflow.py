@@ -300,6 +300,7 @@ class Dataflow(object):
                 outputs.append({'label': int(label) if label.lstrip('-').isdigit() else label,
                                 'url': out_url, 'href': web, 'bytes': size,
                                 'records': self._count(path) if path else None})
+            outputs.sort(key=lambda o: (str(type(o['label'])), o['label']))
             found[int(m.group('id'))] = (m.group('stage'), url, outputs)
         return found
 
@@ -362,6 +363,10 @@ class Dataflow(object):
                               'bytes_out': _sum(o['bytes'] for o in outputs) if index else None,
                               'index': index[1] if index else None, 'outputs': outputs,
                               'inputs': reads, 'error': ev.get('error')})
+            for t in tasks:  # what a task read: the files of its inputs, when it does not say
+                if t['records_in'] is None and sources is not None and t['inputs']:
+                    t['records_in'] = _sum(_read_records(indexes.get(i['task']), i['label'])
+                                           for i in t['inputs'])
             stages.append({'name': stage, 'grouping': grouping,
                            'scheduled': groups is not None,
                            'current': stage == current and status == 'active',
@@ -389,6 +394,13 @@ class Dataflow(object):
             if m and int(m.group('id') or m.group('aid') or m.group('bid')) == taskid:
                 out.append([stamp, host, msg])
         return out[-MAX_TASK_EVENTS:]
+
+
+def _read_records(index, label):
+    """Records in the files of ``index`` (a task's index entry) with ``label`` ('all': all)."""
+    if index is None:
+        return None
+    return _sum(o['records'] for o in index[2] if label == 'all' or o['label'] == label)
 
 
 def _sum(values):

@@ -59,3 +59,202 @@ def test_status_page_lists_a_finished_and_a_running_job(browser, disco, web_mast
     finally:
         disco.kill(running.name)
 
+
+
+def test_job_page_event_log_grows_while_the_job_runs(browser, disco, web_master):
+    job = slow_job(disco, 0.4, n=8, name='growing')
+    requested_urls(browser)
+    browser.get(web_master + '/job.html?name=' + job.name)
+    wait_for(lambda: find(browser, '.event'), message='the first events')
+    seen = []
+
+    def more():
+        status = browser.find_element(By().ID, 'status').text
+        count = len(find(browser, '#events .event'))
+        if status == 'active':
+            seen.append(count)
+        return len(set(seen)) >= 3
+    wait_for(more, timeout=30, message='the event log to grow while the job is active')
+    assert seen == sorted(seen)
+    wait_for(lambda: browser.find_element(By().ID, 'status').text == 'ready', timeout=30,
+             message='the job to finish')
+    texts = wait_for(lambda: [e.text for e in find(browser, '#events .event .msg')
+                              if e.text.startswith('READY')], message='READY')
+    assert texts
+    events = [e for _, e in disco.events(job.name)]
+    assert len(find(browser, '#events .event')) == len(events)
+    rows = {r.get_attribute('data-stage'): [c.text for c in r.find_elements(By().TAG_NAME, 'td')]
+            for r in find(browser, '#stages tr[data-stage]')}
+    assert rows['map'] == ['map', '0', '0', '0', '8', '0']
+    links = find(browser, '#results a')
+    assert links and all(l.get_attribute('href').startswith(web_master + '/disco/')
+                         for l in links)
+    screenshot(browser, 'job-page')
+    assert_only_master(browser, web_master)
+
+
+def test_kill_button_kills_a_running_job(browser, disco, web_master):
+    job = slow_job(disco, 60, name='tokill')
+    try:
+        browser.get(web_master + '/job.html?name=' + job.name)
+        wait_for(lambda: browser.find_element(By().ID, 'status').text == 'active',
+                 message='the job page')
+        wait_for(lambda: disco.jobinfo(job.name)['hosts'], message='the task to start')
+        browser.find_element(By().ID, 'kill').click()
+        browser.switch_to.alert.accept()
+        wait_for(lambda: disco.jobinfo(job.name)['active'] == 'dead', timeout=15,
+                 message='the job to die')
+        wait_for(lambda: browser.find_element(By().ID, 'status').text == 'dead',
+                 message='the page to show it dead')
+        wait_for(lambda: any(e.text == 'WARN: Job killed'
+                             for e in find(browser, '#events .event .msg')),
+                 message='the kill event')
+        assert not browser.find_element(By().ID, 'kill').is_enabled()
+    finally:
+        disco.kill(job.name)
+
+
+def test_dataflow_of_word_count(browser, disco, web_master, tmp_path):
+    job = word_count(disco)
+    results = job.wait(poll_interval=0.05)
+    counts = dict(result_iterator(results))
+    requested_urls(browser)
+    browser.get(web_master + '/dataflow.html?name=' + job.name)
+    wait_for(lambda: browser.find_element(By().TAG_NAME, 'body').get_attribute('data-status')
+             == 'ready', message='the dataflow of the finished job')
+    maps = find(browser, '.task[data-stage="map"]')
+    assert len(maps) == 3
+    assert [len(m.find_elements(By().CSS_SELECTOR, '.part')) for m in maps] == [2, 2, 2]
+    assert len(find(browser, '.task[data-stage="map_shuffle"]')) == 1
+    reduces = find(browser, '.task[data-stage="reduce"]')
+    assert len(reduces) == 2
+    assert all(t.get_attribute('data-state') == 'done' for t in find(browser, '.task'))
+    # records: each input line is 1 record in, its words are the records out
+    assert [m.get_attribute('data-records-in') for m in maps] == ['1', '1', '1']
+    assert [int(m.get_attribute('data-records-out')) for m in maps] == \
+        [len(w.split()) - 0 for w in (' '.join(u[6:].split()) for u in jobs.WORDS)]
+    for m in maps:
+        parts = m.find_elements(By().CSS_SELECTOR, '.part')
+        assert sorted(p.get_attribute('data-label') for p in parts) == ['0', '1']
+        assert sum(int(p.get_attribute('data-records')) for p in parts) == \
+            int(m.get_attribute('data-records-out'))
+    # a reduce reads every record of its partition and writes one record per distinct word
+    assert sorted(int(r.get_attribute('data-records-in')) for r in reduces) == [8, 9]
+    assert sum(int(r.get_attribute('data-records-out')) for r in reduces) == len(counts)
+    results_shown = find(browser, '.result')
+    assert len(results_shown) == 2
+    assert sorted(int(r.get_attribute('data-records')) for r in results_shown) == \
+        sorted(int(r.get_attribute('data-records-out')) for r in reduces)
+    # arrows: 3 inputs -> maps, 3 x 2 partition files -> shuffle, 2 -> reduces, 2 -> results
+    arrows = find(browser, 'svg path.arrow')
+    assert len(arrows) == 3 + 6 + 2 + 2
+    into_shuffle = [a for a in arrows if a.get_attribute('data-from').startswith('p-')
+                    and a.get_attribute('data-to') == 't-3']
+    assert sum(int(a.get_attribute('data-records')) for a in into_shuffle) == 17
+    into_reduce = [a for a in arrows if a.get_attribute('data-to') in ('t-4', 't-5')]
+    assert sorted(int(a.get_attribute('data-records')) for a in into_reduce) == [8, 9]
+    labels = [t.text for t in find(browser, 'svg text.arrowlabel')]
+    assert '4 rec \u00b7 77 B' in labels  # map:0's partition 0: cat sat on mat
+    path = screenshot(browser, 'dataflow-wordcount')
+    # clicking a task shows its events and lets one download its output
+    find(browser, '#t-0')[0].click()
+    detail = wait_for(lambda: find(browser, '#taskevents .event'), message='map:0 events')
+    msgs = [e.find_element(By().CSS_SELECTOR, '.msg').text for e in detail]
+    assert msgs[0] == 'map:0 assigned to localhost' and msgs[-1].startswith('SYS: [map:0]')
+    links = find(browser, '#detail a.download')
+    assert len(links) == 2
+    href = links[0].get_attribute('href')
+    assert href.startswith(web_master + '/disco/')
+    with urllib.request.urlopen(href, timeout=10) as r:
+        data = r.read()
+    assert len(data) in (64, 77)
+    screenshot(browser, 'dataflow-wordcount-task')
+    assert_only_master(browser, web_master)
+    assert os.path.getsize(path) > 10000
+
+
+def test_dataflow_shows_a_failed_and_retried_task(browser, disco, web_master, tmp_path):
+    marker = str(tmp_path / 'marker')
+    open(str(tmp_path / 'none'), 'w').close()
+    job = Job(name='flaky', master=disco).run(
+        input=['raw://%s one two' % marker, 'raw://%s/none three' % tmp_path],
+        map=jobs.flaky_map, reduce=jobs.word_reduce)
+    job.wait(poll_interval=0.05)
+    browser.get(web_master + '/dataflow.html?name=' + job.name)
+    wait_for(lambda: browser.find_element(By().TAG_NAME, 'body').get_attribute('data-status')
+             == 'ready', message='the dataflow')
+    retried = find(browser, '.task.retried')
+    assert len(retried) == 1
+    task = retried[0]
+    assert task.get_attribute('data-stage') == 'map'
+    assert task.get_attribute('data-state') == 'done'
+    assert task.get_attribute('data-failures') == '1'
+    assert 'failed 1\u00d7, retried' in task.text
+    task.click()
+    msgs = wait_for(lambda: [e.text for e in find(browser, '#taskevents .event .msg')],
+                    message='the events of the retried task')
+    assert any('transient failure' in m for m in msgs)
+    assert sum(m.endswith('assigned to localhost') for m in msgs) == 2
+    screenshot(browser, 'dataflow-retried')
+
+
+def test_dataflow_follows_a_running_job(browser, disco, web_master):
+    job = slow_job(disco, 0.6, n=4, name='live')
+    browser.get(web_master + '/dataflow.html?name=' + job.name)
+    wait_for(lambda: find(browser, '.task[data-state="running"]'), message='a running task')
+    screenshot(browser, 'dataflow-running')
+    wait_for(lambda: len(find(browser, '.task[data-stage="map"][data-state="done"]')) == 4,
+             timeout=30, message='all four map tasks done')
+    assert browser.find_element(By().TAG_NAME, 'body').get_attribute('data-status') == 'ready'
+
+
+def test_html_in_names_events_and_inputs_is_shown_as_text(browser, disco, web_master,
+                                                           monkeypatch):
+    evil = '<img src=x onerror="document.title=1">'
+    monkeypatch.setenv('DISCO_JOB_OWNER', evil)
+    try:
+        job = Job(name='<b>bold</b>'.replace('/', ''), master=disco)
+        job.run(input=['raw://' + evil, 'raw://<script>document.title=2</script>'],
+                map=jobs.chatty_map)
+    except Exception:  # a master that refuses such a prefix: the input and events remain
+        job = Job(name='evil', master=disco).run(
+            input=['raw://' + evil, 'raw://<script>document.title=2</script>'],
+            map=jobs.chatty_map)
+    job.wait(poll_interval=0.05)
+    for page in ('/', '/job.html?name=', '/dataflow.html?name='):
+        browser.get(web_master + page + (job.name if page != '/' else ''))
+        wait_for(lambda: find(browser, '.event, .task, tr.job'), message=page)
+        time.sleep(0.3)
+        text = browser.find_element(By().TAG_NAME, 'body').text
+        if page == '/':
+            assert job.name in text
+        elif page.startswith('/job'):
+            wait_for(lambda: evil in browser.find_element(By().TAG_NAME, 'body').text,
+                     message='the owner and events as text')
+            assert 'MSG: [map:0] ' + evil in browser.find_element(By().TAG_NAME, 'body').text \
+                or 'MSG: [map:1] ' + evil in browser.find_element(By().TAG_NAME, 'body').text
+        else:
+            assert evil[:20] in text
+        assert not find(browser, 'main img, main script, main b')
+        assert browser.title.endswith('discolite')
+
+
+def test_unknown_and_purged_jobs_say_so(browser, disco, web_master):
+    browser.get(web_master + '/job.html?name=NoSuchJob@000:00000:00000')
+    msg = wait_for(lambda: find(browser, '#missing .message.error'), message='a message')[0]
+    assert 'No job named "NoSuchJob@000:00000:00000"' in msg.text
+    browser.get(web_master + '/dataflow.html?name=NoSuchJob@000:00000:00000')
+    msg = wait_for(lambda: find(browser, '#missing .message.error'), message='a message')[0]
+    assert 'No job named' in msg.text
+    job = word_count(disco, 'topurge')
+    job.wait(poll_interval=0.05)
+    browser.get(web_master + '/job.html?name=' + job.name)
+    wait_for(lambda: browser.find_element(By().ID, 'status').text == 'ready', message='job')
+    browser.find_element(By().ID, 'purge').click()
+    browser.switch_to.alert.accept()
+    msg = wait_for(lambda: find(browser, '#missing .message.error'), message='purged')[0]
+    assert 'purged' in msg.text
+    assert job.name not in [n for _, _, n in disco.joblist()]
+    browser.refresh()
+    msg = wait_for(lambda: find(browser, '#missing .message.error'), message='gone')[0]
+    assert 'No job named' in msg.text

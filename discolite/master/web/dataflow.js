@@ -10,7 +10,7 @@
   var COMPACT = 48;          // more tasks than this in a stage: a grid of squares
   var LIST = 48;             // inputs / results shown one by one up to this many
   var name = disco.param('name') || '';
-  var data = null, lastKey = null, selected = null, tasksById = {};
+  var data = null, lastKey = null, selected = null, tasksById = {}, lastArrows = [];
 
   function stateClass(t) {
     return 'state-' + t.state + (t.retried ? ' retried' : '');
@@ -202,6 +202,7 @@
     cols.push(column('results', 'results (' + results.length + ')', resultBody,
                      {id: 'col-results'}));
     cols.forEach(function (c) { flow.appendChild(c); });
+    lastArrows = arrows;
     drawArrows(arrows);
   }
 
@@ -391,6 +392,6 @@
   $('jobname').textContent = name;
   $('joblink').setAttribute('href', disco.jobPage(name));
   if (!name) { disco.message($('missing'), 'No job name given: open dataflow.html?name=JOB.', 'error'); return; }
-  window.addEventListener('resize', function () { if (data) render(); });
+  window.addEventListener('resize', function () { drawArrows(lastArrows); });
   disco.poll(refresh, 700);
 })();

@@ -158,11 +158,12 @@
       if (ask && !window.confirm(ask)) return;
       $('actionmsg').textContent = verb + '...';
       disco.postJSON('/disco/ctrl/' + verb + '_job', name).then(function () {
-        $('actionmsg').textContent = verb === 'kill' ? 'killed' : verb + 'ed';
+        var done = {kill: 'killed', clean: 'cleaned', purge: 'purged'}[verb];
+        $('actionmsg').textContent = done;
         if (verb === 'kill') {
           disco.poll(refresh, 500);
         } else {
-          missing('Job "' + name + '" was ' + verb + 'ed: the master no longer knows it' +
+          missing('Job "' + name + '" was ' + done + ': the master no longer knows it' +
                   (verb === 'purge' ? ' and its data is deleted.' : '.'));
         }
       }, function (e) { $('actionmsg').textContent = String(e.message || e); });
