@@ -98,15 +98,13 @@ class _Log(object):
             m = WARNING.match(msg)
             if m:
                 t = self.task(m.group('stage'), _task_key(m))
-                t['error'] = m.group('text').splitlines()[0] if m.group('text') else ''
+                t['error'] = _gist(m.group('text'))
                 return
             m = FAILED.match(msg)
             if m:
                 t = self.task(m.group('stage'), _task_key(m))
                 t['state'] = 'failed'
-                text = m.group('text')
-                t['error'] = text.splitlines()[-1] if text.startswith('Traceback') and \
-                    text.strip() else (text.splitlines() or [''])[0]
+                t['error'] = _gist(m.group('text'))
                 return
             return
         m = DONE.match(msg)
@@ -120,6 +118,14 @@ class _Log(object):
         m = ENTRIES.match(msg)
         if m:
             self.task(m.group('stage'), _task_key(m))['records_in'] = int(m.group('n'))
+
+
+def _gist(text):
+    """One line of an error: the exception of a traceback, else the first line."""
+    lines = [l for l in text.splitlines() if l.strip()]
+    if not lines:
+        return ''
+    return lines[-1].strip() if lines[0].startswith('Traceback') else lines[0]
 
 
 def _epoch(stamp):
@@ -229,6 +235,7 @@ class Dataflow(object):
         self.lock = threading.Lock()
         self.logs = collections.OrderedDict()     # (job name, seq) -> _Log
         self.counts = collections.OrderedDict()   # (path, size, mtime) -> records
+        self.parsed = collections.OrderedDict()   # (index path, size) -> (url, outputs)
 
     def _log(self, job):
         key = (job.name, job.seq)
@@ -271,38 +278,59 @@ class Dataflow(object):
         return None, None
 
     def _indexes(self, job):
-        """``{taskid: (stage, index url, [output dicts])}`` from the job's index files."""
+        """``{taskid: (stage, index url, [output dicts])}`` from the job's index files.
+
+        An index file never changes once written, so each is parsed (and its files'
+        records counted) once; the size in the key guards against reading one half written.
+        """
         directory = os.path.join(job.jobhome, '.disco')
         try:
-            names = sorted(os.listdir(directory))
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError:
             return {}
-        storage = self.master.storage
         found = {}
-        for name in names:
-            m = INDEX_NAME.match(name)
+        for entry in entries:
+            m = INDEX_NAME.match(entry.name)
             if not m:
                 continue
-            url = 'dir://%s/%s/.disco/%s' % (storage.host, storage.job_url_prefix(job.name), name)
-            outputs = []
             try:
-                with open(os.path.join(directory, name)) as f:
-                    lines = f.read().splitlines()
+                key = (entry.path, entry.stat().st_size)
             except OSError:
                 continue
-            for line in lines:
-                parts = line.split()
-                if len(parts) < 2:
+            with self.lock:
+                parsed = self.parsed.get(key)
+            if parsed is None:
+                parsed = self._parse_index(job, entry.name, entry.path)
+                if parsed is None:
                     continue
-                label, out_url = parts[0], parts[1]
-                size = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
-                path, web = self._local(out_url)
-                outputs.append({'label': int(label) if label.lstrip('-').isdigit() else label,
-                                'url': out_url, 'href': web, 'bytes': size,
-                                'records': self._count(path) if path else None})
-            outputs.sort(key=lambda o: (str(type(o['label'])), o['label']))
-            found[int(m.group('id'))] = (m.group('stage'), url, outputs)
+                with self.lock:
+                    self.parsed[key] = parsed
+                    while len(self.parsed) > 20000:
+                        self.parsed.popitem(last=False)
+            found[int(m.group('id'))] = (m.group('stage'),) + parsed
         return found
+
+    def _parse_index(self, job, name, path):
+        storage = self.master.storage
+        url = 'dir://%s/%s/.disco/%s' % (storage.host, storage.job_url_prefix(job.name), name)
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return None
+        outputs = []
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 2:
+                continue
+            label, out_url = parts[0], parts[1]
+            size = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+            file_path, web = self._local(out_url)
+            outputs.append({'label': int(label) if label.lstrip('-').isdigit() else label,
+                            'url': out_url, 'href': web, 'bytes': size,
+                            'records': self._count(file_path) if file_path else None})
+        outputs.sort(key=lambda o: (str(type(o['label'])), o['label']))
+        return url, outputs
 
     def describe(self, job):
         """The dataflow of ``job`` as a JSON-able dict (see the module docstring)."""

@@ -321,6 +321,9 @@ def main(argv=None):
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     print('discolite master at http://%s:%d (data: %s)'
           % (_urlhost(args.host), port, master.storage.root), flush=True)
+    page_host = '127.0.0.1' if args.host in ('0.0.0.0', '::', '') else _urlhost(args.host)
+    print('pages: http://%s:%d/  (`discolite ui JOB` opens a job\'s dataflow view)'
+          % (page_host, port), flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

@@ -39,12 +39,12 @@ def test_status_page_lists_a_finished_and_a_running_job(browser, disco, web_mast
     try:
         requested_urls(browser)
         browser.get(web_master + '/')
-        row = wait_for(lambda: find(browser, 'tr.job[data-name="%s"]' % running.name),
+        row = wait_for(lambda: find(browser, '.joblist .job[data-name="%s"]' % running.name),
                        message='the running job in the list')[0]
         assert row.get_attribute('data-status') == 'active'
-        row = find(browser, 'tr.job[data-name="%s"]' % done.name)[0]
+        row = find(browser, '.joblist .job[data-name="%s"]' % done.name)[0]
         assert row.get_attribute('data-status') == 'ready'
-        names = [r.get_attribute('data-name') for r in find(browser, 'tr.job')]
+        names = [r.get_attribute('data-name') for r in find(browser, '.joblist .job')]
         assert names.index(running.name) < names.index(done.name)  # newest first
         node = wait_for(lambda: [n for n in find(browser, '.node .slots')
                                  if n.get_attribute('data-busy') == '1'],
@@ -53,7 +53,7 @@ def test_status_page_lists_a_finished_and_a_running_job(browser, disco, web_mast
         assert len(find(browser, '.slot.busy')) == 1
         screenshot(browser, 'status-page')
         browser.find_element(By().ID, 'filter').send_keys('finished')
-        wait_for(lambda: [r.get_attribute('data-name') for r in find(browser, 'tr.job')]
+        wait_for(lambda: [r.get_attribute('data-name') for r in find(browser, '.joblist .job')]
                  == [done.name], message='the filter to leave the finished job only')
         assert_only_master(browser, web_master)
     finally:
@@ -223,7 +223,7 @@ def test_html_in_names_events_and_inputs_is_shown_as_text(browser, disco, web_ma
     job.wait(poll_interval=0.05)
     for page in ('/', '/job.html?name=', '/dataflow.html?name='):
         browser.get(web_master + page + (job.name if page != '/' else ''))
-        wait_for(lambda: find(browser, '.event, .task, tr.job'), message=page)
+        wait_for(lambda: find(browser, '.event, .task, .joblist .job'), message=page)
         time.sleep(0.3)
         text = browser.find_element(By().TAG_NAME, 'body').text
         if page == '/':
@@ -258,3 +258,63 @@ def test_unknown_and_purged_jobs_say_so(browser, disco, web_master):
     browser.refresh()
     msg = wait_for(lambda: find(browser, '#missing .message.error'), message='gone')[0]
     assert 'No job named' in msg.text
+
+
+@pytest.fixture(scope='module')
+def crowded(tmp_path_factory):
+    """A master with 1,000 finished jobs (no inputs: nothing to run) and one 1,000-task job."""
+    from discolite import Disco
+    from tests.helpers import http_master
+    with http_master(tmp_path_factory.mktemp('crowded')) as url:
+        disco = Disco(url)
+        pack = Job(name='many', master=disco).pack(input=[], map=jobs.word_map).dumps()
+        names = [disco.submit(pack) for _ in range(1000)]
+        big = Job(name='thousand', master=disco).run(
+            input=['raw://w%d x' % i for i in range(1000)], map=jobs.word_map,
+            reduce=jobs.word_reduce, partitions=4)
+        yield url, disco, names, big
+
+
+def test_status_page_with_1000_jobs(browser, crowded):
+    url, disco, names, big = crowded
+    requested_urls(browser)
+    start = time.time()
+    browser.get(url + '/')
+    wait_for(lambda: browser.execute_script("return document.querySelectorAll('.joblist .job').length")
+             == 1001, message='1,001 rows')
+    elapsed = time.time() - start
+    assert find(browser, '.joblist .job')[0].get_attribute('data-name') == big.name  # newest first
+    box = browser.find_element(By().ID, 'filter')
+    box.send_keys(names[500].split('@')[1])
+    wait_for(lambda: [r.get_attribute('data-name') for r in find(browser, '.joblist .job')]
+             == [names[500]], message='the filter to find one job of 1,000')
+    assert '(1 of 1001)' in browser.find_element(By().ID, 'jobcount').text
+    assert_only_master(browser, url)
+    with open(os.path.join(os.path.dirname(screenshot(browser, 'status-1000-jobs')),
+                           'status-1000-jobs.txt'), 'w') as f:
+        f.write('status page with 1,001 jobs listed in %.3f s (see benchmarks/web.py)\n'
+                % elapsed)
+
+
+def test_dataflow_of_a_1000_task_job(browser, crowded):
+    url, disco, names, big = crowded
+    big.wait(poll_interval=0.1, timeout=120)
+    browser.get(url + '/dataflow.html?name=' + big.name)
+    wait_for(lambda: browser.find_element(By().TAG_NAME, 'body').get_attribute('data-status')
+             == 'ready', timeout=30, message='the dataflow of the 1,000-task job')
+    column = find(browser, '.col[data-stage="map"]')[0]
+    assert column.get_attribute('data-compact') == 'true'
+    squares = column.find_elements(By().CSS_SELECTOR, '.sq')
+    assert len(squares) == 1000
+    assert all(s.get_attribute('data-state') == 'done' for s in squares[:20])
+    assert '1000 done' in column.text and '1,000 in' in column.text
+    reduces = find(browser, '.task[data-stage="reduce"]')
+    assert len(reduces) == 4
+    assert sum(int(r.get_attribute('data-records-in')) for r in reduces) == 2000
+    wide = find(browser, 'svg path.arrow.wide')
+    assert wide and all(w.get_attribute('data-records') for w in wide)
+    squares[999].click()
+    wait_for(lambda: find(browser, '#taskevents .event'), message='the events of map:999')
+    assert 'map:999' in browser.find_element(By().ID, 'detail').text
+    screenshot(browser, 'dataflow-1000-tasks')
+    assert_only_master(browser, url)

@@ -227,8 +227,9 @@
     marker.setAttribute('id', 'head');
     marker.setAttribute('viewBox', '0 0 10 10');
     marker.setAttribute('refX', '9'); marker.setAttribute('refY', '5');
-    marker.setAttribute('markerWidth', '7'); marker.setAttribute('markerHeight', '7');
+    marker.setAttribute('markerWidth', '9'); marker.setAttribute('markerHeight', '9');
     marker.setAttribute('orient', 'auto');
+    marker.setAttribute('markerUnits', 'userSpaceOnUse');  // the same head on wide arrows
     var tip = document.createElementNS(SVG, 'path');
     tip.setAttribute('d', 'M0,0 L10,5 L0,10 z');
     marker.appendChild(tip);

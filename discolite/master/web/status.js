@@ -50,17 +50,21 @@
                          jobs.length ? 'No job matches the filter.' : 'No jobs yet.'));
       return;
     }
-    var body = el('tbody');
+    // rows are grid boxes, not table rows: content-visibility lets the browser skip the
+    // layout of the rows out of view, which keeps a list of thousands of jobs fast
+    var rows = document.createDocumentFragment();
     shown.forEach(function (j) {
-      body.appendChild(el('tr', {'class': 'job ' + j[1], 'data-name': j[2], 'data-status': j[1]},
-        el('td', null, el('span', {'class': 'status ' + j[1]}, j[1])),
-        el('td', null, el('a', {href: disco.jobPage(j[2])}, j[2])),
-        el('td', {'class': 'muted'}, disco.time(j[0])),
-        el('td', null, el('a', {href: disco.dataflowPage(j[2]), 'class': 'muted'}, 'dataflow'))));
+      rows.appendChild(el('div', {'class': 'row job ' + j[1], role: 'row', 'data-name': j[2],
+                                  'data-status': j[1]},
+        el('span', {role: 'cell'}, el('span', {'class': 'status ' + j[1]}, j[1])),
+        el('span', {role: 'cell'}, el('a', {href: disco.jobPage(j[2])}, j[2])),
+        el('span', {role: 'cell', 'class': 'muted'}, disco.time(j[0])),
+        el('span', {role: 'cell'}, el('a', {href: disco.dataflowPage(j[2]), 'class': 'muted'},
+                                          'dataflow'))));
     });
-    box.appendChild(el('table', {'class': 'joblist'},
-      el('thead', null, el('tr', null, el('th', null, 'status'), el('th', null, 'job'),
-                           el('th', null, 'started'), el('th'))), body));
+    box.appendChild(el('div', {'class': 'joblist', role: 'table'},
+      el('div', {'class': 'row head', role: 'row'}, ['status', 'job', 'started', ''].map(
+        function (h) { return el('span', {role: 'columnheader'}, h); })), rows));
   }
 
   function refreshNodes() {
