@@ -70,8 +70,13 @@ def master_port(url):
 
 
 def _job(args, name):
-    """Resolve ``@`` and ``@?substr`` to a job name."""
+    """Resolve ``@`` and ``@?substr`` to a job name; anything that cannot be a job name
+    (a path, an empty string, ...) is refused here, whatever the command or ``--force``."""
     if not name.startswith('@') or (len(name) > 1 and not name.startswith('@?')):
+        from discolite.master.names import lookup
+        if lookup(name) is None:
+            raise CLIError("unknown job %r: not a job name (those look like "
+                           "<prefix>@<hex>:<hex>:<hex>; see `discolite jobs`)" % name)
         return name
     jobs = _disco(args).joblist()
     if name == '@':
@@ -521,6 +526,11 @@ def cmd_master(args):
     return master_main(args.args)
 
 
+def cmd_ddfs(args):
+    from discolite.ddfs_cli import main as ddfs_main
+    return ddfs_main(args.args, master=args.master)
+
+
 # --------------------------------------------------------------------------- parser
 
 def build_parser():
@@ -646,6 +656,10 @@ def build_parser():
                 'Serve a discolite master over HTTP (run `discolite master --help` for '
                 'its options).')
     p.add_argument('args', nargs=argparse.REMAINDER, metavar='OPTIONS')
+
+    p = command('ddfs', cmd_ddfs, "Disco's ddfs command: tags and blobs (ls, push, cat ...)",
+                'Tags and blobs of the DDFS (run `discolite ddfs --help` for its commands).')
+    p.add_argument('args', nargs=argparse.REMAINDER, metavar='COMMAND')
     return parser
 
 
@@ -654,6 +668,14 @@ def main(argv=None):
     if argv and argv[0] == 'master':  # its options belong to the HTTP master
         from discolite.master.httpserver import main as master_main
         return master_main(argv[1:])
+    if 'ddfs' in argv:  # everything after `ddfs` belongs to the ddfs command
+        i = argv.index('ddfs')
+        pre = build_parser().parse_args(argv[:i] + ['ddfs'])
+        if pre.command == 'ddfs':
+            from discolite.ddfs_cli import main as ddfs_main
+            if pre.settings:
+                os.environ['DISCO_SETTINGS_FILE'] = pre.settings
+            return ddfs_main(argv[i + 1:], master=_master_url(pre.master))
     if argv and argv[0] == 'run' and len(argv) > 1 and not argv[1].startswith('-'):
         argv = ['run', '--'] + argv[1:]  # everything after SCRIPT belongs to the script
     if 'oob' in argv:  # let options follow the words: `oob get KEY JOB --repr`

@@ -112,7 +112,7 @@ class Disco(object):
     @property
     def ddfs(self):
         from discolite.ddfs import DDFS
-        return DDFS(self.master)
+        return DDFS(self.master, settings=DiscoSettings(self.settings))
 
     # -- jobs
 
@@ -240,33 +240,41 @@ class Disco(object):
 
     # -- OOB and profiling
 
-    def _oob_urls(self, jobname):
-        from discolite.ddfs import DDFS
-        tag = self._json('/ddfs/tag/%s' % _q(DDFS.job_oob(_name(jobname))))
-        return [replicas[0] for replicas in tag['urls']]
+    def _oob_entries(self, jobname):
+        """The entries of the job's OOB tag ``disco:job:oob:<job>``, read with the token
+        ``job`` Disco derives from the name (a Disco worker's OOB tag requires it).  A job
+        name no tag URL can hold (``a/b``) is answered like DDFS answers invalid names (403)
+        instead of Disco's InvalidTag."""
+        from discolite.ddfs import InvalidTag
+        ddfs = self.ddfs
+        tag = ddfs.job_oob(_name(jobname))
+        try:
+            return ddfs.urls(tag)
+        except InvalidTag:
+            raise CommError("b'Invalid tag'", '%s/ddfs/tag/%s' % (self.master, tag), 403)
 
     def oob_get(self, jobname, key):
-        """The bytes stored under ``key`` (None if the job has no such key); an unknown job
-        raises DiscoError."""
+        """The bytes stored under ``key`` (None if the job has no such key), read at the blob
+        URL the OOB tag holds (``$<ts>`` included); an unknown job raises DiscoError."""
         from discolite.ddfs import DDFS
         try:
-            urls = self._oob_urls(jobname)
+            entries = self._oob_entries(jobname)
         except CommError as e:
-            if e.code in (400, 403, 404):  # 400/403: an HTTP master refuses names like '../x'
+            if e.code in (400, 403, 404):  # 403: a name DDFS refuses, e.g. '../x'
                 raise DiscoError("Unknown key or jobname")
             raise
-        for url in urls:
-            if DDFS.blob_name(url) == key:
-                path = '/' + url.split('://', 1)[1].split('/', 1)[1]
-                return self.request(path.split('$')[0], as_bytes=True)
+        for replicas in entries:
+            if replicas and DDFS.blob_name(replicas[0]) == key:
+                return self.ddfs.read_blob(replicas)
         return None
 
     def oob_list(self, jobname):
-        """The OOB keys of the job, each once, in the order of its OOB tag."""
+        """The OOB keys of the job, each once, in the order of its OOB tag (newest first);
+        CommError 404 for a job that stored none."""
         from discolite.ddfs import DDFS
         seen = []
-        for url in self._oob_urls(jobname):
-            name = DDFS.blob_name(url)
+        for replicas in self._oob_entries(jobname):
+            name = DDFS.blob_name(replicas[0])
             if name not in seen:
                 seen.append(name)
         return seen
@@ -282,13 +290,7 @@ class Disco(object):
         if stream is None:
             stream = sys.stdout
         prefix = 'profile-%s' % mode
-        try:
-            keys = [k for k in self.oob_list(jobname) if k.startswith(prefix)]
-        except CommError as e:
-            if e.code != 404:
-                raise
-            self.jobinfo(jobname)  # an unknown job stays a CommError 404, as on Disco
-            keys = []  # a known job that stored no OOB value at all has no profile data
+        keys = [k for k in self.oob_list(jobname) if k.startswith(prefix)]  # no OOB: 404
         if not keys:
             raise JobError(Job(name=_name(jobname), master=self), "No profile data")
         stats = pstats.Stats(Stats(self.oob_get(jobname, keys[0])), stream=stream)

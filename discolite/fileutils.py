@@ -1,9 +1,16 @@
-"""File helpers used by tasks (``disco.fileutils``): atomic output files and the chunker."""
+"""File helpers used by tasks (``disco.fileutils``): atomic output files, the chunker,
+Disco's output streams, job-home zips and timed reads."""
 import io
 import os
+import select
+import time
+from inspect import getmodule, getsourcefile
+from zipfile import ZIP_DEFLATED, ZipFile
 
 from discolite.error import DataError
+from discolite.worker.task_io import DiscoOutputStream_v0, DiscoOutputStream_v1
 
+MB = 1024 ** 2
 MIN_DISK_SPACE = 1024 * 1024
 CHUNK_SIZE = 64 * 1024 * 1024
 MAX_RECORD_SIZE = 1024 * 1024
@@ -59,6 +66,10 @@ class AtomicFile(object):
         self._fd.close()
         os.replace(self.partial, self.path)
 
+    def size(self):
+        """The size of the file (of the partial file while it is open)."""
+        return os.path.getsize(self.partial if not self._fd.closed else self.path)
+
     def abort(self):
         """Close and remove the partial file without renaming it."""
         if not self._fd.closed:
@@ -89,12 +100,14 @@ class Chunker(object):
         self.max_record_size = max_record_size
 
     def make_output(self):
-        from discolite.worker.task_io import DiscoOutputStream
-        return DiscoOutputStream(io.BytesIO(), max_record_size=self.max_record_size)
+        return DiscoOutputStream_v1(io.BytesIO(), max_record_size=self.max_record_size)
 
     def dump(self, out):
         out.close()
         return out.stream.getvalue()
+
+    makeout = make_output   # Disco's names
+    dumpout = dump
 
     def chunks(self, records):
         """Yield the bytes of each chunk."""
@@ -105,3 +118,144 @@ class Chunker(object):
                 out = self.make_output()
             out.append(record)
         yield self.dump(out)
+
+
+# ----------------------------------------------------------------------------
+# Disco's output streams (the classes live in worker.task_io, next to the readers)
+
+def DiscoOutputStream(stream, version=-1, **kwargs):
+    """A writer of Disco's record format: the old text format (v0) for ``version=0``,
+    else the internal format (v1; ``-1`` means the latest)."""
+    if version == 0:
+        return DiscoOutputStream_v0(stream)
+    return DiscoOutputStream_v1(stream, version=1, **kwargs)
+
+
+class DiscoOutput(object):
+    """A v1 output stream written atomically to ``url`` (a path); ``close()`` renames it into place."""
+
+    def __init__(self, url, **kwargs):
+        self.url = url
+        self.file = AtomicFile(url)
+        self.stream = DiscoOutputStream(self.file, **kwargs)
+        self.add = self.stream.add
+        self.append = self.stream.append
+
+    def __getattr__(self, attr):
+        if attr == 'stream':
+            raise AttributeError(attr)
+        return getattr(self.stream, attr)
+
+    def close(self):
+        self.stream.close()
+        self.file.close()
+
+
+# ----------------------------------------------------------------------------
+# job home zips
+
+class DiscoZipFile(ZipFile, object):
+    """An in-memory deflated zip, as Disco builds job homes."""
+
+    def __init__(self):
+        self.buffer = io.BytesIO()
+        super(DiscoZipFile, self).__init__(self.buffer, 'w', ZIP_DEFLATED)
+
+    def writepath(self, pathname, exclude=()):
+        """Add a file, or every file below a directory, under its own path."""
+        for file in files(pathname):
+            name, ext = os.path.splitext(file)
+            if ext not in exclude:
+                self.write(file, file)
+
+    def writemodule(self, module, arcname=None):
+        """Add a module's source file (``module`` may be a module or its name)."""
+        if isinstance(module, str):
+            module = __import__(module, fromlist=['_'])
+        self.write(getsourcefile(module), arcname=arcname)
+
+    def writesource(self, object):
+        """Add the source file of the module that defines ``object``."""
+        self.writepath(getsourcefile(getmodule(object)))
+
+    def dump(self, handle):
+        handle.write(self.dumps())
+
+    def dumps(self):
+        if self.fp is not None:   # not closed yet: finish the central directory
+            self.close()
+        return self.buffer.getvalue()
+
+
+def files(path):
+    """Every file below ``path`` (or ``path`` itself when it is a file)."""
+    if os.path.isdir(path):
+        for name in os.listdir(path):
+            for file in files(os.path.join(path, name)):
+                yield file
+    else:
+        yield path
+
+
+def get_valid_path(path):
+    """The real path of a link, or the absolute path of a relative one."""
+    if os.path.islink(path):
+        return os.path.realpath(path)
+    return os.path.abspath(path)
+
+
+# ----------------------------------------------------------------------------
+# timed reads (Disco's worker protocol uses these on stdin)
+
+class Wait(Exception):
+    """Reading would block: try again ``retry_after`` seconds later."""
+
+    def __init__(self, retry_after=None):
+        super(Wait, self).__init__(retry_after)
+        self.retry_after = 1 if retry_after is None else retry_after
+
+
+def raise_if_empty(read_bytes):
+    """``read_bytes``, or IOError when a read returned nothing (the other end closed)."""
+    if not read_bytes:
+        raise IOError("Received an empty read")
+    return read_bytes
+
+
+class NonBlockingInput(object):
+    """Reads from a file descriptor with a total ``timeout`` (seconds) for each call."""
+
+    def __init__(self, file, timeout=600):
+        self.fd = file.fileno() if hasattr(file, 'fileno') else file
+        self.timeout = timeout
+
+    def select(self, timeout=None):
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        return bool(ready)
+
+    def _deadline_left(self, deadline):
+        left = deadline - time.time()
+        if left <= 0 or not self.select(left):
+            raise IOError("Timed out after %ss waiting for input" % self.timeout)
+
+    def t_read(self, nbytes, spent=0, bytes=b''):
+        """Read exactly ``nbytes`` bytes."""
+        deadline = time.time() + self.timeout - spent
+        buf = [bytes] if bytes else []
+        n = len(bytes)
+        while n < nbytes:
+            self._deadline_left(deadline)
+            data = raise_if_empty(os.read(self.fd, nbytes - n))
+            buf.append(data)
+            n += len(data)
+        return b''.join(buf)
+
+    def t_read_until(self, delim, spent=0, bytes=b''):
+        """Read up to and including ``delim``; returns ``(spent seconds, bytes)``."""
+        start = time.time()
+        deadline = start + self.timeout - spent
+        data = bytes
+        while not data.endswith(delim):
+            self._deadline_left(deadline)
+            data += raise_if_empty(os.read(self.fd, 1))
+        return spent + time.time() - start, data

@@ -7,6 +7,8 @@ import time
 from discolite.error import JobError
 from discolite.settings import DiscoSettings
 from discolite.util import chainify, iterify
+# Importable from here as on Disco (its test_jobpack does ``from disco.job import JOBPACK_VERSION1``).
+from discolite.worker import JOBPACK_VERSION1, JOBPACK_VERSION2  # noqa: F401
 
 
 class Job(object):

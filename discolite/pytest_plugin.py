@@ -13,6 +13,11 @@ Fixtures:
     The same, one master shared by the whole session (faster; jobs of earlier
     tests stay visible).
 
+``ddfs``
+    A :class:`discolite.ddfs.DDFS` client of the ``disco`` fixture's master.
+    The tags the test created (pushed data, ``disco:results:*`` of its
+    ``save_results`` jobs, OOB tags) are deleted afterwards.
+
 With ``--disco-master URL`` both fixtures are clients of that master (e.g. a
 ``discolite master`` or a real Disco master) instead; the jobs a test
 submitted are purged after it.
@@ -159,3 +164,29 @@ def disco(request):
 def disco_session(request):
     """A Disco client of one in-process master (or ``--disco-master``) for the whole session."""
     yield from _client(request.config)
+
+
+@pytest.fixture
+def ddfs(disco):
+    """A DDFS client of the test's master; the tags the test created are deleted after it."""
+    from discolite.ddfs import DDFS
+
+    tokens = set()
+
+    class _DDFS(DDFS):
+        def _token(self, url, token, method):  # remember tokens, to delete protected tags
+            chosen = DDFS._token(self, url, token, method)
+            if chosen is not None:
+                tokens.add(chosen)
+            return chosen
+
+    client = _DDFS(disco.master)
+    before = set(client.list())
+    yield client
+    for tag in sorted(set(client.list()) - before):
+        for token in [None] + sorted(tokens):
+            try:
+                client.delete(tag, token=token)
+                break
+            except Exception:
+                continue

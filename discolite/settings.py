@@ -73,6 +73,9 @@ class DiscoSettings(dict):
         'DISCOLITE_DATA': "''",            # data root; '' = a fresh temporary directory
         'DISCOLITE_WORKERS': "multiprocessing.cpu_count()",
         'DISCOLITE_HOST': "'localhost'",   # node name used in result URLs
+        'DISCOLITE_NODES': "1",            # emulated nodes (node1..nodeN when > 1), each
+                                           # with DISCOLITE_WORKERS slots
+        'DISCOLITE_FAILING_NODES': "''",   # comma-separated nodes whose every task fails
         # forkserver: pool processes inherit nothing from the submitting script (as on a
         # Disco node) and are never forked from a multi-threaded process; fork is faster to
         # start and shares what the script imported.
@@ -151,7 +154,7 @@ class DiscoSettings(dict):
 
 
 _CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn')}
-_POSITIVE_INT = ('DISCOLITE_WORKERS',)
+_POSITIVE_INT = ('DISCOLITE_WORKERS', 'DISCOLITE_NODES')
 _NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT')
 _NONNEG_FLOAT = ('DISCOLITE_RETRY_DELAY',)
 _TRUE = ('1', 'true', 'yes', 'on')
@@ -208,4 +211,11 @@ def validate(settings):
     if not out['DISCOLITE_HOST'] or '/' in out['DISCOLITE_HOST']:
         raise DiscoError("Invalid setting DISCOLITE_HOST=%r: expected a host name"
                          % out['DISCOLITE_HOST'])
+    if out['DISCOLITE_NODES'] > 1000:
+        raise DiscoError("Invalid setting DISCOLITE_NODES=%r: at most 1000 emulated nodes"
+                         % settings['DISCOLITE_NODES'])
+    failing = settings['DISCOLITE_FAILING_NODES'] or ''
+    if not isinstance(failing, (list, tuple)):
+        failing = str(failing).split(',')
+    out['DISCOLITE_FAILING_NODES'] = tuple(h.strip() for h in failing if h.strip())
     return out

@@ -25,7 +25,7 @@ def jobdata(*objs):
     return dPickle.dumps(objs, -1)
 
 
-MAX_OOB_KEY = 256
+MAX_OOB_KEY = 200  # longer blob prefixes become their md5 in DDFS: unreadable by name
 
 
 class Task(object):

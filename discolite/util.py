@@ -10,7 +10,6 @@ import functools
 import gzip
 import heapq
 import itertools
-import json
 import os
 import pickle
 import random
@@ -202,7 +201,12 @@ def localize(path, ddfs_data=None, disco_data=None):
 
 
 def urlsplit(url, localhost=None, disco_port=None, **kwargs):
-    """Split ``url`` into ``(scheme, netloc, path)`` with Disco's ``disco://`` rewriting rules."""
+    """Split ``url`` into ``(scheme, netloc, path)`` with Disco's ``disco://`` rewriting rules.
+
+    ``url`` may be bytes (a line read from an input, as in Disco's test_query.py): it is
+    decoded as UTF-8 first, and the parts are str."""
+    if isinstance(url, (bytes, bytearray)):
+        url = bytes(url).decode('utf-8')
     scheme, rest = schemesplit(url)
     locstr, path = rest.split('/', 1) if '/' in rest else (rest, '')
     if scheme == 'tag' and not path:
@@ -227,10 +231,58 @@ def urlresolve(url, master=None):
         _s, _loc, path = urlsplit(url)
         master = master or DiscoSettings()['DISCO_MASTER']
         return '{0}/ddfs/tag/{1}'.format(master.rstrip('/'), path)
+    disco = scheme == 'disco'
     scheme, loc, path = urlsplit(url)
     if not scheme:
         return url
+    if disco:
+        loc = _node_netloc(loc, master)
     return '{0}://{1}/{2}'.format(scheme, loc, path)
+
+
+def urljoin(scheme_netloc_path):
+    """The URL of a ``(scheme, netloc, path)`` triple (the inverse of :func:`urlsplit`)."""
+    scheme, loc, path = scheme_netloc_path
+    return '%s%s%s' % ('%s://' % scheme if scheme else '', '%s/' % (loc,) if loc else '', path)
+
+
+def urltoken(url):
+    """The token of ``scheme://user:token@host/...``, or None."""
+    _scheme, rest = schemesplit(url)
+    locstr = rest.split('/', 1)[0]
+    if '@' in locstr:
+        auth = locstr.split('@', 1)[0]
+        return auth.split(':', 1)[1] if ':' in auth else auth
+    return None
+
+
+def external(files):
+    """Pack an external program (the first file) and its data files as a classic job's
+    ``map`` or ``reduce`` (see ``disco.worker.classic.external``)."""
+    from discolite.worker.classic.external import package
+    return package(files)
+_resolvable = {}
+
+
+def _node_netloc(loc, master=None):
+    """Where to fetch ``disco://<host>/...`` from: the host itself, or -- when the name does
+    not resolve (a node emulated by a discolite master, e.g. ``node2``) -- the HTTP master,
+    which serves every node's data."""
+    host = loc.host
+    if host not in _resolvable:
+        import socket
+        try:
+            socket.getaddrinfo(host, None)
+            _resolvable[host] = True
+        except (socket.gaierror, UnicodeError, OSError):
+            _resolvable[host] = False
+    if _resolvable[host]:
+        return loc
+    master = master or DiscoSettings()['DISCO_MASTER']
+    scheme, rest = schemesplit(master or '')
+    if scheme not in ('http', 'https') or not rest:
+        return loc
+    return netloc.parse(rest.split('/', 1)[0])
 
 
 def jobname(url):
@@ -262,27 +314,36 @@ def proxy_url(url, proxy=None, meth='GET', to_master=True):
 
 _roots_lock = threading.Lock()
 _local_roots = []  # [(host, abs disco_data)] in registration order
+_ddfs_roots = []  # [(host, abs ddfs_data)]: disco://<host>/ddfs/<rest> -> <ddfs_data>/<rest>
 
 
-def register_local_root(host, disco_data):
-    """Declare that ``disco://<host>/disco/<rest>`` may be read from ``<disco_data>/<rest>``."""
+def register_local_root(host, disco_data, ddfs_data=None):
+    """Declare that ``disco://<host>/disco/<rest>`` may be read from ``<disco_data>/<rest>``
+    (and ``disco://<host>/ddfs/<rest>`` from ``<ddfs_data>/<rest>``)."""
     entry = (str(host), os.path.abspath(disco_data))
     with _roots_lock:
         if entry not in _local_roots:
             _local_roots.append(entry)
+        if ddfs_data:
+            entry = (str(host), os.path.abspath(ddfs_data))
+            if entry not in _ddfs_roots:
+                _ddfs_roots.append(entry)
 
 
 def unregister_local_root(disco_data):
-    """Forget every registration of ``disco_data``."""
+    """Forget every registration of ``disco_data`` (and of its master's DDFS root)."""
     root = os.path.abspath(disco_data)
+    ddfs = os.path.join(os.path.dirname(root), 'ddfs')
     with _roots_lock:
         _local_roots[:] = [e for e in _local_roots if e[1] != root]
+        _ddfs_roots[:] = [e for e in _ddfs_roots if e[1] != ddfs]
 
 
-def local_roots(host=None):
+def local_roots(host=None, ddfs=False):
     """The registered data roots (for ``host``, or all), in registration order."""
     with _roots_lock:
-        return [r for h, r in _local_roots if host is None or h == host]
+        return [r for h, r in (_ddfs_roots if ddfs else _local_roots)
+                if host is None or h == host]
 
 
 def local_path(url):
@@ -294,16 +355,24 @@ def local_path(url):
         return None
     locstr, path = rest.split('/', 1) if '/' in rest else (rest, '')
     host = netloc.parse(locstr).host
-    if not path.startswith('disco/'):
+    kind = path.split('/', 1)[0]
+    if kind not in ('disco', 'ddfs'):
         return None
-    relative = path[len('disco/'):]
+    relative = path[len(kind) + 1:]
     parts = relative.split('/')
     if not relative or '..' in parts:
         return None
-    for root in local_roots(host):
+    for root in local_roots(host, ddfs=kind == 'ddfs'):
         candidate = os.path.join(root, relative)
         if os.path.exists(candidate):
             return candidate
+    if parts[0] == host:
+        # disco://<node>/disco/<node>/...: the data directory of another node emulated by a
+        # master whose data root is registered here (every node's data is <root>/<node>/)
+        for root in local_roots():
+            candidate = os.path.join(root, relative)
+            if os.path.isdir(os.path.join(root, host)) and os.path.exists(candidate):
+                return candidate
     return None
 
 
@@ -361,23 +430,22 @@ def ispartitioned(x):
 
 def inputexpand(input, label=None, settings=None):
     """Expand one input into a list of inputs (dir:// via parse_dir, lists as replica sets, tags)."""
-    from discolite.ddfs import istag
     if ispartitioned(input) and label is not False:
         return list(zip(*(parse_dir(i, label=label) for i in iterify(input))))
     if isiterable(input):
         return [inputlist(input, label=label, settings=settings)]
-    if istag(input):
+    if isinstance(input, str) and input.startswith('tag://'):  # Disco: also bare names
         return _tag_blobs(input, settings)
     return [input]
 
 
 def _tag_blobs(tag, settings):
-    settings = settings if settings is not None else DiscoSettings()
-    master = settings['DISCO_MASTER']
-    if not master or not master.startswith(('http://', 'https://', 'disco://')):
-        raise DiscoError("tag:// inputs need DDFS, which discolite does not provide")
+    """The blobs of ``tag`` as Disco's client expands a ``tag://`` input: the tag's own blobs
+    first, then linked tags breadth first, missing linked tags skipped."""
     from discolite.ddfs import DDFS
-    return [list(blob) for blob in DDFS(master, settings=settings).blobs(tag)]
+    settings = settings if settings is not None else DiscoSettings()
+    ddfs = DDFS(settings['DISCO_MASTER'] or None, settings=settings)
+    return [list(blob) for _tag, _tags, blobs in ddfs.findtags([tag]) for blob in blobs]
 
 
 def inputlist(inputs, label=None, settings=None):
@@ -634,66 +702,44 @@ def dsorted(iterable, buffer_size=1e6, tempdir='.'):
 # ----------------------------------------------------------------------------
 # OOB
 
-def _oob_store(master):
-    from discolite.oobstore import OOBStore
-    return OOBStore(master[len('local://'):])
-
-
-def _http_master(master):
-    if master.startswith('disco://'):
-        scheme, loc, path = urlsplit(master)
-        return 'http://%s' % loc
-    return master.rstrip('/')
-
-
-def _http(method, url, data=None, headers=None):
-    import urllib.error
-    import urllib.request
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req) as resp:
-            return resp.read()
-    except urllib.error.HTTPError as e:
-        raise CommError(e.reason or 'HTTP error', url, e.code)
-    except (urllib.error.URLError, OSError) as e:
-        raise CommError(str(getattr(e, 'reason', e)), url, None)
+def _ddfs_store(master):
+    from discolite.master.ddfs_store import DDFSStore
+    return DDFSStore(os.path.join(master[len('local://'):], 'ddfs'))
 
 
 def load_oob(master, jobname, key):
-    """Read OOB value ``key`` of job ``jobname``: bytes, or None if the job has OOB data but not
-    this key; CommError 404 when the job has none."""
+    """Read OOB value ``key`` of job ``jobname`` as Disco does: the first entry of the tag
+    ``disco:job:oob:<job>`` (token ``job``) named ``key``, read at its blob URL (``$<ts>``
+    included).  Bytes, or None if the job has OOB data but not this key; CommError 404 when
+    the job has none."""
     if master.startswith('local://'):
-        return _oob_store(master).get(jobname, key)
+        from discolite.master.ddfs_store import DDFSError
+        try:
+            return _ddfs_store(master).oob_get(jobname, key)
+        except DDFSError as e:
+            raise CommError(e.body, '%s/ddfs/tag/disco:job:oob:%s' % (master, jobname),
+                            e.status)
     from discolite.ddfs import DDFS
-    base = _http_master(master)
-    tag = json.loads(_http('GET', '{0}/ddfs/tag/{1}'.format(base, DDFS.job_oob(jobname))))
+    ddfs = DDFS(master)
+    tag = ddfs.get(DDFS.job_oob(jobname))
     for replicas in tag.get('urls', []):
         if replicas and DDFS.blob_name(replicas[0]) == key:
-            last = None
-            for url in replicas:
-                try:
-                    fd = _open_url(url)
-                    try:
-                        return fd.read()
-                    finally:
-                        fd.close()
-                except DataError as e:
-                    last = e
-            raise last
+            return ddfs.read_blob(replicas)
     return None
 
 
 def save_oob(master, jobname, key, value):
-    """Store OOB ``value`` (bytes) under ``key`` for ``jobname``."""
-    if master.startswith('local://'):
-        return _oob_store(master).put(jobname, key, value)
+    """Store OOB ``value`` (bytes) under ``key`` for ``jobname`` as Disco's worker does:
+    a blob ``<key>$<ts>`` added to the tag ``disco:job:oob:<job>`` (token ``job``, delayed)."""
     if not isinstance(value, (bytes, bytearray)):
         raise DiscoError("OOB values must be bytes, not %s" % type(value).__name__)
+    if master.startswith('local://'):
+        from discolite.master.ddfs_store import DDFSError
+        try:
+            return _ddfs_store(master).oob_put(jobname, key, bytes(value))
+        except DDFSError as e:
+            raise CommError(e.body, '%s/ddfs/tag/disco:job:oob:%s' % (master, jobname),
+                            e.status)
     from discolite.ddfs import DDFS
-    base = _http_master(master)
-    targets = json.loads(_http('GET', '{0}/ddfs/new_blob/{1}'.format(base, key)))
-    if not targets:
-        raise CommError("No blob targets for OOB key %s" % key, base, None)
-    blob = json.loads(_http('PUT', targets[0], data=bytes(value)))
-    _http('POST', '{0}/ddfs/tag/{1}?delayed=1'.format(base, DDFS.job_oob(jobname)),
-          data=json.dumps([[blob]]).encode(), headers={'Content-Type': 'application/json'})
+    from io import BytesIO
+    DDFS(master).push(DDFS.job_oob(jobname), [(BytesIO(bytes(value)), key)], delayed=True)

@@ -23,7 +23,7 @@ class Master(object):
         from discolite.master.endpoints import App
         from discolite.master.scheduler import Scheduler
         from discolite.master.storage import Storage
-        from discolite.oobstore import OOBStore
+        from discolite.master.ddfs_store import DDFSStore
         settings = settings if settings is not None else DiscoSettings()
         if overrides:
             settings = DiscoSettings(settings, **overrides) if isinstance(settings, dict) \
@@ -36,11 +36,13 @@ class Master(object):
         except (TypeError, ValueError):
             raise DiscoError("Invalid setting DISCO_PORT=%r: expected a port number"
                              % settings['DISCO_PORT'])
-        self.storage = Storage(config['DISCOLITE_DATA'], config['DISCOLITE_HOST'])
-        self.oob = OOBStore(self.storage.root)
+        from discolite.master.nodes import node_names
+        host = node_names(config['DISCOLITE_NODES'], config['DISCOLITE_HOST'])[0]
+        self.storage = Storage(config['DISCOLITE_DATA'], host)
+        self.ddfs = DDFSStore(self.storage.ddfs_root, host)
         self.url = 'local://' + self.storage.root
         self.closed = False
-        util.register_local_root(config['DISCOLITE_HOST'], self.storage.disco_data)
+        util.register_local_root(host, self.storage.disco_data, self.storage.ddfs_root)
         self.scheduler = Scheduler(self, config)
         self.app = App(self)
         self.external = None

@@ -36,6 +36,7 @@ FAILED = re.compile(r'^(?:ERROR|FATAL): \[%s\] (?P<text>.*)' % TASK, re.S)
 ABOUT = re.compile(r'^(?:[A-Z]+: \[%s\]|%s assigned to |Task %s failed on )'
                    % (TASK, TASK.replace('?P<', '?P<a'), TASK.replace('?P<', '?P<b')))
 SCHEDULED = re.compile(r'^Stage (?P<stage>\S+) scheduled with (?P<n>\d+) tasks$')
+LOCAL_URL = re.compile(r'^(?:disco|dir)://[^/]+/disco/(.+)$')
 INDEX_NAME = re.compile(r'^(?P<stage>.+)-(?P<id>\d+)-(?P<t>\d+)\.results$')
 
 MAX_COUNT_BYTES = 64 << 20     # files larger than this are not opened to count records
@@ -267,14 +268,13 @@ class Dataflow(object):
         return n
 
     def _local(self, url):
-        """``disco://host/disco/<rel>`` or ``dir://...`` of this master as (file path, web path)."""
-        host = self.master.storage.host
-        for scheme in ('disco://', 'dir://'):
-            prefix = scheme + host + '/disco/'
-            if url.startswith(prefix):
-                rel = url[len(prefix):]
-                path = self.master.storage.resolve_data_path(unquote(rel))
-                return path, '/disco/' + rel
+        """A ``disco://`` or ``dir://`` URL of a file in this master's data directory (any of
+        its nodes) as (file path, web path); (None, None) for anything else."""
+        m = LOCAL_URL.match(url)
+        if m:
+            path = self.master.storage.resolve_data_path(unquote(m.group(1)))
+            if path is not None:
+                return path, '/disco/' + m.group(1)
         return None, None
 
     def _indexes(self, job):
@@ -283,13 +283,17 @@ class Dataflow(object):
         An index file never changes once written, so each is parsed (and its files'
         records counted) once; the size in the key guards against reading one half written.
         """
-        directory = os.path.join(job.jobhome, '.disco')
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
-            return {}
+        entries = []
+        storage = self.master.storage
+        for host in storage.hosts():
+            try:
+                directory = os.path.join(storage.jobhome(job, host), '.disco')
+                entries.extend((host, e) for e in os.scandir(directory))
+            except (OSError, ValueError):  # no such directory: nothing ran on that node
+                continue
+        entries.sort(key=lambda he: he[1].name)
         found = {}
-        for entry in entries:
+        for host, entry in entries:
             m = INDEX_NAME.match(entry.name)
             if not m:
                 continue
@@ -300,7 +304,7 @@ class Dataflow(object):
             with self.lock:
                 parsed = self.parsed.get(key)
             if parsed is None:
-                parsed = self._parse_index(job, entry.name, entry.path)
+                parsed = self._parse_index(job, host, entry.name, entry.path)
                 if parsed is None:
                     continue
                 with self.lock:
@@ -310,9 +314,9 @@ class Dataflow(object):
             found[int(m.group('id'))] = (m.group('stage'),) + parsed
         return found
 
-    def _parse_index(self, job, name, path):
+    def _parse_index(self, job, host, name, path):
         storage = self.master.storage
-        url = 'dir://%s/%s/.disco/%s' % (storage.host, storage.job_url_prefix(job.name), name)
+        url = 'dir://%s/%s/.disco/%s' % (host, storage.job_url_prefix(job, host), name)
         try:
             with open(path) as f:
                 lines = f.read().splitlines()
@@ -339,7 +343,6 @@ class Dataflow(object):
             status = job.status
             pipeline = list(job.pipeline)
             stage_tasks = {s: list(v) for s, v in getattr(job, 'stage_tasks', {}).items()}
-            stage_results = {s: [list(r) for r in v] for s, v in job.stage_results.items()}
             counts = {s: list(c) for s, c in job.counts.items()}
             live = {t.taskid: (t.state, t.failures, t.started, t.slot_host)
                     for t in job.tasks}
@@ -350,15 +353,20 @@ class Dataflow(object):
         log = self._log(job)
         indexes = self._indexes(job)
         now = time.time()
-        by_index_url = {}
+        by_index_url, by_output_url = {}, {}
         for taskid, (stage, url, outputs) in indexes.items():
             by_index_url[url] = taskid
+            for o in outputs:
+                by_output_url[o['url']] = taskid
+        input_ids = {}
+        for i, urls in enumerate(inputs):
+            input_ids.setdefault(urls[0] if urls else None, []).append(i)
+        first_reads = {}  # job input URL -> next input index (the same URL may come twice)
         stages = []
         for position, (stage, grouping) in enumerate(pipeline):
             tasks = []
             groups = stage_tasks.get(stage)
-            prev = pipeline[position - 1][0] if position else None
-            sources = stage_results.get(prev, []) if prev else None
+            first = position == 0
             for taskid, group, task_inputs in groups or ():
                 ev = log.tasks.get(taskid, {})
                 state = ev.get('state', 'waiting')
@@ -377,12 +385,19 @@ class Dataflow(object):
                 outputs = index[2] if index else []
                 records_out = _sum(o['records'] for o in outputs) if index else None
                 reads = []
-                for iid, label in task_inputs:
-                    if sources is None:
-                        reads.append({'input': iid, 'label': label})
+                for label, url in task_inputs:
+                    if first:
+                        ids = input_ids.get(url, [])
+                        k = first_reads.get(url, 0)
+                        first_reads[url] = k + 1
+                        reads.append({'input': ids[k % len(ids)] if ids else None,
+                                      'label': label})
                     else:
-                        src = sources[iid][0] if iid < len(sources) and sources[iid] else None
-                        reads.append({'task': by_index_url.get(src), 'label': label})
+                        src = by_index_url.get(url, by_output_url.get(url))
+                        if src is None and url:
+                            m = INDEX_NAME.match(url.rsplit('/', 1)[-1])
+                            src = int(m.group('id')) if m else None
+                        reads.append({'task': src, 'label': label})
                 tasks.append({'id': taskid, 'name': '%s:%d' % (stage, taskid), 'state': state,
                               'failures': failures, 'retried': failures > 0,
                               'host': host, 'group': [group[0], group[1]],
@@ -392,7 +407,7 @@ class Dataflow(object):
                               'index': index[1] if index else None, 'outputs': outputs,
                               'inputs': reads, 'error': ev.get('error')})
             for t in tasks:  # what a task read: the files of its inputs, when it does not say
-                if t['records_in'] is None and sources is not None and t['inputs']:
+                if t['records_in'] is None and not first and t['inputs']:
                     t['records_in'] = _sum(_read_records(indexes.get(i['task']), i['label'])
                                            for i in t['inputs'])
             stages.append({'name': stage, 'grouping': grouping,
@@ -449,11 +464,12 @@ def _input_size(url):
 
 def endpoint(master):
     """The handler of ``GET /disco/ctrl/dataflow?name=J[&task=ID]`` for ``master``."""
+    from discolite.master import names
     from discolite.master.endpoints import BadRequest, not_found, ok
     view = Dataflow(master)
 
     def dataflow(request):
-        job = master.scheduler.jobs.get(request.query.get('name', ''))
+        job = master.scheduler.jobs.get(names.lookup(request.query.get('name')))
         if job is None:
             return not_found()
         task = request.query.get('task')

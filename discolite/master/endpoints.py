@@ -6,12 +6,12 @@ Disco 0.5.4 master (``shared/disco-captures``).
 """
 import json
 import shutil
-import time
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from discolite.master import dataflow, static
+from discolite.master import names
+from discolite.master import ddfs_endpoints
 from discolite.master.jobpack import JobPackError
-from discolite.task import hexhash
 from discolite.transport import Response
 
 VERSION = '0.5.4'
@@ -122,16 +122,14 @@ class App(object):
             path = strip_proxy(path)
             if request.method == 'POST' and path.startswith('/disco/job/'):
                 return self.new_job(request)
+            if path.startswith('/ddfs/'):
+                return ddfs_endpoints.handle(self.master, request, path)
             table = self.get if request.method in ('GET', 'HEAD') else \
                 self.post if request.method == 'POST' else {}
             handler = table.get(path)
             if handler is not None:
                 return handler(request)
             if request.method in ('GET', 'HEAD'):
-                if path.startswith('/ddfs/tag/'):
-                    return self.ddfs_tag(request, path[len('/ddfs/tag/'):])
-                if path.startswith('/ddfs/oob/'):
-                    return self.oob_blob(request, path[len('/ddfs/oob/'):])
                 if path.startswith('/disco/') and not path.startswith('/disco/ctrl/'):
                     return self.data_file(request, path[len('/disco/'):])
                 if static.is_page(path):  # the web pages
@@ -144,7 +142,8 @@ class App(object):
                                             % (type(e).__name__, e)))
 
     def _job(self, request):
-        return self.scheduler.jobs.get(request.query.get('name', ''))
+        """The JobRecord named by ``?name=``, or None (also for a name no job can have)."""
+        return self.scheduler.jobs.get(names.lookup(request.query.get('name')))
 
     # -- jobs
 
@@ -157,7 +156,7 @@ class App(object):
         try:
             name = self.scheduler.submit(body)
         except JobPackError as e:
-            return ok(['error', 'Job failed to start: %s' % json.dumps(str(e))])
+            return ok(['error', 'Job failed to start: %s' % e.render()])
         return ok(['ok', name])
 
     def version(self, request):
@@ -213,18 +212,18 @@ class App(object):
         value = _json_body(request)
         if not (isinstance(value, list) and len(value) == 2):
             raise BadRequest("[timeout, [jobname, ...]] expected, '%s' received" % _term(value))
-        timeout, names = value
+        timeout, jobnames = value
         if not isinstance(timeout, int) or isinstance(timeout, bool):
             raise BadRequest("integer expected, '%s' received" % _term(timeout))
         if timeout < 0:
             raise BadRequest("non-negative integer expected, '%s' received" % timeout)
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise BadRequest("list of job names expected, '%s' received" % _term(names))
-        self.scheduler.wait_any(names, timeout / 1000.0)
+        if not isinstance(jobnames, list) or not all(isinstance(n, str) for n in jobnames):
+            raise BadRequest("list of job names expected, '%s' received" % _term(jobnames))
+        self.scheduler.wait_any(jobnames, timeout / 1000.0)
         with self.scheduler.lock:
             reply = []
-            for name in names:
-                job = self.scheduler.jobs.get(name)
+            for name in jobnames:
+                job = self.scheduler.jobs.get(names.lookup(name))
                 if job is None:
                     reply.append([name, ['unknown job', []]])
                 else:
@@ -250,20 +249,30 @@ class App(object):
         s = self.scheduler
         usage = shutil.disk_usage(self.master.storage.root)
         with s.lock:
-            info = {}
-            tasks = [t.job.name for slot in s.pool.slots for t in [slot.task] if t is not None]
-            if tasks:
-                info['tasks'] = tasks
-            info.update({'job_ok': s.stats['job_ok'], 'data_error': s.stats['data_error'],
-                         'error': s.stats['error'], 'max_workers': s.pool.size,
-                         'connected': True, 'blacklisted': s.host in s.blacklisted,
-                         'diskfree': usage.free // 1024, 'diskused': usage.used // 1024})
-            return ok({s.host: info})
+            tasks = {}
+            for job in s.active.values():
+                for t in job.running:
+                    tasks.setdefault(t.node, []).append(job.name)
+            out = {}
+            for node in s.nodes:
+                info = {}
+                if tasks.get(node.host):
+                    info['tasks'] = tasks[node.host]
+                info.update({'job_ok': node.stats['job_ok'],
+                             'data_error': node.stats['data_error'],
+                             'error': node.stats['error'], 'max_workers': node.slots,
+                             'connected': node.active, 'blacklisted': node.host in s.blacklisted,
+                             'diskfree': usage.free // 1024, 'diskused': usage.used // 1024})
+                if node.active:
+                    out[node.host] = info
+            return ok(out)
 
     def load_config(self, request):
-        return ok([[self.scheduler.host, str(self.scheduler.pool.size)]])
+        with self.scheduler.lock:
+            return ok(self.scheduler.nodes.config())
 
     def save_config(self, request):
+        from discolite.master.nodes import valid_name
         table = _json_body(request)
         if not isinstance(table, list) or not all(
                 isinstance(row, list) and len(row) == 2 and all(isinstance(x, str) for x in row)
@@ -273,8 +282,9 @@ class App(object):
         if len(set(hosts)) != len(hosts):
             raise BadRequest('duplicate nodes')
         for host, slots in table:
-            if not slots.isdigit():
+            if not slots.isdigit() or not valid_name(host) or int(slots) > 10000:
                 raise BadRequest('invalid config')
+        self.scheduler.set_config(table)
         return ok('table saved!')
 
     def get_blacklist(self, request):
@@ -284,7 +294,7 @@ class App(object):
     def blacklist(self, request):
         host = _string_body(request)
         with self.scheduler.lock:
-            if host == self.scheduler.host:
+            if self.scheduler.nodes.get(host) is not None:
                 self.scheduler.blacklisted.add(host)
         self.scheduler.wake()
         return ok('')
@@ -325,7 +335,7 @@ class App(object):
                 self.scheduler.accept_new_jobs = bool(updates['accept_new_jobs'])
         return ok('Settings saved')
 
-    # -- data: result files and OOB values
+    # -- data: result files (DDFS, OOB values included, is ddfs_endpoints.py)
 
     def data_file(self, request, relpath):
         path = self.master.storage.resolve_data_path(relpath)
@@ -333,36 +343,3 @@ class App(object):
             return not_found()
         with open(path, 'rb') as f:
             return _serve_bytes(request, f.read(), 'application/octet-stream')
-
-    def ddfs_tag(self, request, tag):
-        prefix = 'disco:job:oob:'
-        if not tag.startswith(prefix):
-            return not_found()
-        job = tag[len(prefix):]
-        store = self.master.oob
-        try:
-            keys = store.list(job)
-        except Exception:
-            return not_found()
-        entries = [(store.mtime(job, key), key) for key in keys]
-        entries = sorted(((t, k) for t, k in entries if t is not None), reverse=True)
-        host = self.scheduler.host
-        urls = [['disco://%s/ddfs/oob/%s/%s/%s' % (host, hexhash(job), quote(job, safe='@:'),
-                                                   quote(key, safe='@:'))]
-                for _, key in entries]
-        return ok({'version': 1, 'id': '%s$%s' % (tag, hexhash(str(time.time()))),
-                   'last-modified': time.strftime('%Y/%m/%d %H:%M:%S'),
-                   'urls': urls, 'user-data': {}})
-
-    def oob_blob(self, request, relpath):
-        parts = relpath.split('/')
-        if len(parts) != 3 or parts[0] != hexhash(parts[1]):
-            return not_found()
-        _, job, key = parts
-        try:
-            value = self.master.oob.get(job, key)
-        except Exception:
-            return not_found()
-        if value is None:
-            return not_found()
-        return Response(200, value, 'application/octet-stream')

@@ -242,8 +242,9 @@ class _Run(object):
 
     def _spawn(self):
         job = self.job
-        worker = os.path.join(job.jobhome, job.jobdict['worker'])
-        if not inside(worker, job.jobhome):  # checked at submission; a task may have moved it
+        home = self.task.jobhome or job.jobhome  # the job home on the task's node
+        worker = os.path.join(home, job.jobdict['worker'])
+        if not inside(worker, home):  # checked at submission; a task may have moved it
             raise OSError('worker %r is outside the job home' % job.jobdict['worker'])
         r, w = os.pipe()
         try:
@@ -251,7 +252,7 @@ class _Run(object):
                 if self.killed:
                     return None
                 self.proc = subprocess.Popen(
-                    [worker], cwd=job.jobhome, env=worker_env(job.pack.jobenvs),
+                    [worker], cwd=home, env=worker_env(job.pack.jobenvs),
                     stdin=subprocess.PIPE, stdout=w, stderr=w, close_fds=True,
                     start_new_session=True, preexec_fn=_child_setup)
                 self.pid = self.proc.pid
@@ -418,7 +419,8 @@ class _Run(object):
             return 'output path %r is absolute' % path
         if '..' in path.split('/'):
             return 'output path %r leaves the job home' % path
-        if not inside(os.path.join(self.job.jobhome, path), self.job.jobhome):
+        home = self.task.jobhome or self.job.jobhome
+        if not inside(os.path.join(home, path), home):
             return 'output path %r leaves the job home' % path
         return None
 

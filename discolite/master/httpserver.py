@@ -93,12 +93,21 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self._dispatch()
 
+    def do_PUT(self):  # DDFS only: blob uploads (the put port's role) and tag writes
+        if not urlsplit(self.path).path.startswith('/ddfs/'):
+            return self._not_allowed()
+        self._dispatch()
+
+    do_DELETE = do_PUT
+
     def _not_allowed(self):
         self.close_connection = True
         self._send(Response(405, b'Method not allowed.', 'text/plain',
-                            {'Allow': 'GET, HEAD, POST'}))
+                            {'Allow': 'GET, HEAD, POST, PUT, DELETE'
+                             if urlsplit(self.path).path.startswith('/ddfs/')
+                             else 'GET, HEAD, POST'}))
 
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+    do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
 
     # ------------------------------------------------------------------ plumbing
 
@@ -131,7 +140,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(Response(status, message.encode('utf-8'), 'text/plain'))
 
     def _read_body(self, path):
-        if self.command != 'POST':
+        if self.command not in ('POST', 'PUT'):
             return None
         if 'chunked' in self.headers.get('Transfer-Encoding', '').lower():
             self.close_connection = True
@@ -145,7 +154,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._error(400, 'Bad Content-Length.')
             return False
-        job = path.startswith('/disco/job/')
+        job = path.startswith('/disco/job/') or \
+            (self.command == 'PUT' and '/' not in path[len('/ddfs/'):])  # a blob upload
         if length > (MAX_JOBPACK if job else MAX_BODY):
             self.close_connection = True  # the unread body must not be parsed as a request
             self._error(413, 'Job packet too large' if job else 'Request body too large')
@@ -186,10 +196,13 @@ class Handler(BaseHTTPRequestHandler):
     def _data_file(self, master, path):
         """Stream ``/disco/<host>/...`` data files from disk; False to let App answer."""
         p = strip_proxy(path)
-        if not p.startswith('/disco/') or p.startswith('/disco/ctrl/') or \
+        if p.startswith('/ddfs/vol'):  # DDFS blobs and tag versions
+            target = master.ddfs.resolve(p[len('/ddfs/'):])
+        elif not p.startswith('/disco/') or p.startswith('/disco/ctrl/') or \
                 p.startswith('/disco/job/') or p == '/disco/version':
             return False
-        target = master.storage.resolve_data_path(p[len('/disco/'):])
+        else:
+            target = master.storage.resolve_data_path(p[len('/disco/'):])
         if target is None:
             return False  # App answers 404 Not found.
         try:
@@ -259,6 +272,9 @@ def parse_args(argv):
                              'removed at exit)')
     parser.add_argument('--workers', type=int, default=None,
                         help='worker processes (default DISCOLITE_WORKERS, the CPU count)')
+    parser.add_argument('--nodes', type=int, default=None,
+                        help='emulated nodes, each with --workers slots (default '
+                             'DISCOLITE_NODES, 1)')
     parser.add_argument('--external-workers', action='store_true',
                         help="run discolite's own job packs through the worker protocol "
                              "(as a Disco node does) instead of the in-process pool")
@@ -268,6 +284,8 @@ def parse_args(argv):
         parser.error('--port must be between 0 and 65535')
     if args.workers is not None and args.workers < 1:
         parser.error('--workers must be at least 1')
+    if args.nodes is not None and not 1 <= args.nodes <= 1000:
+        parser.error('--nodes must be between 1 and 1000')
     return args
 
 
@@ -299,6 +317,8 @@ def main(argv=None):
         overrides['DISCOLITE_DATA'] = os.path.abspath(args.data_dir)
     if args.workers:
         overrides['DISCOLITE_WORKERS'] = str(args.workers)
+    if args.nodes:
+        overrides['DISCOLITE_NODES'] = str(args.nodes)
     if args.external_workers:
         overrides['DISCOLITE_EXTERNAL_WORKERS'] = 'True'
     try:

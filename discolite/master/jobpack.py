@@ -2,13 +2,27 @@
 import json
 import struct
 
+from discolite.master import names
+
 HEADER_SIZE = 128
-MAX_PREFIX = 200  # bytes; the job name <prefix>@<a>:<b>:<c> must fit in a file name (255)
 GROUPINGS = ('split', 'group_node_label', 'group_node', 'group_label', 'group_all')
 
 
 class JobPackError(ValueError):
-    """The pack is refused; ``str()`` is the reason Disco would give."""
+    """The pack is refused; ``str()`` is the reason Disco would give.
+
+    ``atom``: Disco's reason is an Erlang atom, shown bare (``Job failed to start:
+    repeated_pipeline_stages``) rather than as a quoted string.
+    """
+
+    def __init__(self, reason, atom=False):
+        super().__init__(reason)
+        self.atom = atom
+
+    def render(self):
+        """The reason as Disco's ``~p`` shows it after ``Job failed to start: ``."""
+        import json as _json
+        return str(self) if self.atom else _json.dumps(str(self))
 
 
 class ParsedJobPack(object):
@@ -55,12 +69,10 @@ def check_jobdict(version, jobdict):
     for key in required:
         if key not in jobdict:
             raise JobPackError("jobpack missing key '%s'" % key)
-    prefix = jobdict['prefix']
-    # Disco rejects only '/' and '.'; the job name is also a directory name here, so a
-    # NUL byte or a name too long for the file system is refused with the same reason.
-    if not isinstance(prefix, str) or '/' in prefix or '.' in prefix or '\0' in prefix \
-            or len(prefix.encode('utf-8')) > MAX_PREFIX:
-        raise JobPackError('invalid prefix')
+    try:
+        names.check_prefix(jobdict['prefix'])
+    except names.InvalidName as e:
+        raise JobPackError(str(e))
     if not isinstance(jobdict['worker'], str) or not jobdict['worker']:
         raise JobPackError('invalid payload: worker must be a path in the job home')
     if not isinstance(jobdict['owner'], str):
@@ -92,19 +104,75 @@ def check_jobdict(version, jobdict):
             if flag in jobdict and not isinstance(jobdict[flag], bool):
                 raise JobPackError("invalid payload: '%s' must be a boolean" % flag)
     else:
-        pipeline = jobdict['pipeline']
-        if not isinstance(pipeline, list) or not all(
-                isinstance(s, list) and len(s) == 3 and isinstance(s[0], str) and s[1] in GROUPINGS
-                and isinstance(s[2], bool) for s in pipeline):
-            raise JobPackError('Invalid job pipeline: %s' % json.dumps(pipeline)[:200])
-        names = [s[0] for s in pipeline]
-        if len(set(names)) != len(names):
-            raise JobPackError('repeated_pipeline_stages')
+        check_pipeline(jobdict['pipeline'])
         inputs = jobdict['inputs']
         if not isinstance(inputs, list) or not all(
-                isinstance(i, list) and len(i) == 3 and isinstance(i[0], int) and isinstance(i[1], int)
-                and isinstance(i[2], list) for i in inputs):
-            raise JobPackError('invalid_job_inputs')
+                isinstance(i, list) and len(i) == 3 and _is_int(i[0]) and _is_int(i[1])
+                and isinstance(i[2], list) and i[2] and all(isinstance(u, str) for u in i[2])
+                for i in inputs):
+            raise JobPackError('invalid_job_inputs', atom=True)
+
+
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def check_pipeline(pipeline):
+    """A v2 ``pipeline``: a list of ``[name, grouping, concurrent]``, names unique."""
+    if not isinstance(pipeline, list):
+        raise _pipeline_error('list expected', pipeline)
+    for stage in pipeline:
+        if not isinstance(stage, list) or len(stage) != 3:
+            raise _pipeline_error('list of length 3 expected', stage)
+        name, grouping, concurrent = stage
+        for value, kind in ((name, 'string'), (grouping, 'string'), (concurrent, 'boolean')):
+            if not isinstance(value, bool if kind == 'boolean' else str):
+                raise _pipeline_error('%s expected' % kind, value)
+    for name, grouping, _concurrent in pipeline:
+        if grouping not in GROUPINGS:
+            raise JobPackError("invalid grouping '%s'" % _erl_term(grouping))
+    names = [s[0] for s in pipeline]
+    if len(set(names)) != len(names):
+        raise JobPackError('repeated_pipeline_stages', atom=True)
+
+
+def _erl_term(value):
+    """``value`` (decoded JSON) as Erlang's ``~p`` prints mochijson's decoding of it."""
+    if isinstance(value, str):
+        return '<<%s>>' % json.dumps(value)
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if value is None:
+        return 'null'
+    if isinstance(value, list):
+        return '[%s]' % ','.join(_erl_term(v) for v in value)
+    if isinstance(value, dict):
+        return '{struct,[%s]}' % ','.join('{%s,%s}' % (_erl_term(k), _erl_term(v))
+                                          for k, v in value.items())
+    return json.dumps(value)
+
+
+def _erl_string(text):
+    return '"%s"' % text.replace('\\', '\\\\').replace('"', '\\"')
+
+
+def _erl_chars(value):
+    """``value`` as the deep character list io_lib builds for ``~p`` (printed with ``~p``)."""
+    if isinstance(value, str):
+        return '[60,60,%s,62,62]' % _erl_string(json.dumps(value))
+    if isinstance(value, list):
+        if not value:
+            return _erl_string('[]')
+        return '[91,[%s],93]' % ',44,'.join(_erl_chars(v) for v in value)
+    return _erl_string(_erl_term(value))
+
+
+def _pipeline_error(expected, value):
+    """Disco's garbled reason: the validator's message reaches the formatter as a list of
+    character codes, so the text comes out as ``FORMAT ERROR: ... [108,105,...]``."""
+    codes = lambda text: ','.join(str(ord(c)) for c in text)  # noqa: E731
+    message = '[%s,%s,%s]' % (codes("%s, '" % expected), _erl_chars(value), codes("' received"))
+    return JobPackError('FORMAT ERROR: "Invalid job pipeline: ~s" %s' % message)
 
 
 def classic_pipeline(jobdict):
@@ -126,8 +194,15 @@ def classic_pipeline(jobdict):
     return stages
 
 
+def pipeline(version, jobdict):
+    """The ``(stage, grouping)`` list of a job of either version."""
+    if version == 1:
+        return classic_pipeline(jobdict)
+    return [(name, grouping) for name, grouping, _concurrent in jobdict['pipeline']]
+
+
 def job_inputs(version, jobdict):
-    """Inputs as a list of replica lists."""
+    """Inputs as a list of replica lists, in the jobdict's order."""
     if version == 1:
         return [i if isinstance(i, list) else [i] for i in jobdict['input']]
     return [i[2] for i in jobdict['inputs']]

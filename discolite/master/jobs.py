@@ -4,13 +4,15 @@ import threading
 import time
 
 from discolite.master.events import timestamp
+from discolite.master.names import JobName, jobname
 
 _name_lock = threading.Lock()
 _last_stamp = [0]
 
 
 def new_jobname(prefix):
-    """``<prefix>@<megasecs>:<secs>:<microsecs>`` in lowercase hex, unique in this process."""
+    """``<prefix>@<megasecs>:<secs>:<microsecs>`` in lowercase hex, unique in this process
+    (``prefix`` has passed ``names.check_prefix``)."""
     with _name_lock:
         now = int(time.time() * 1e6)
         if now <= _last_stamp[0]:
@@ -18,7 +20,7 @@ def new_jobname(prefix):
         _last_stamp[0] = now
     mega, rest = divmod(now, 10 ** 12)
     secs, micro = divmod(rest, 10 ** 6)
-    return '%s@%x:%x:%x' % (prefix, mega, secs, micro)
+    return JobName('%s@%x:%x:%x' % (prefix, mega, secs, micro))
 
 
 class TaskRecord(object):
@@ -40,7 +42,11 @@ class TaskRecord(object):
         self.slot_host = None         # where it runs (set when it starts)
         self.msg_times = []          # (virtual) arrival times of recent MSGs, for the throttle
         self.msg_clock = None
-        self.result = None
+        self.items = []               # what it produced for the next stage (groupings items)
+        self.hosts = []               # where its data is: nodes it would rather run on
+        self.node = None              # the node it runs (ran) on
+        self.jobhome = None           # the job home on that node
+        self.failed_hosts = set()     # nodes it failed on (a retry avoids them)
 
     @property
     def name(self):
@@ -51,13 +57,16 @@ class JobRecord(object):
     """Everything the master knows about one job."""
 
     def __init__(self, name, pack, jobfile, jobhome, pipeline, inputs, in_pool):
-        self.name = name
+        self.name = jobname(name)
         self.pack = pack
         self.jobdict = pack.jobdict
         self.jobfile = jobfile
         self.jobhome = jobhome
         self.pipeline = pipeline          # [(stage, grouping)]
         self.inputs = inputs              # [[replica urls]]
+        self.classic = pack.version == 1
+        self.input_items = [] if self.classic else \
+            [tuple(i) for i in pack.jobdict['inputs']]  # [(label, size, replicas)]
         self.in_pool = in_pool
         self.status = 'active'
         self.start = time.time()
@@ -65,9 +74,9 @@ class JobRecord(object):
         self.finished = None
         self.stage_index = -1
         self.stage_start = None
-        self.stage_results = {}           # stage -> [[dir url]]
-        self.stage_labels = {}            # stage -> {dir url: set(labels)}
-        self.stage_tasks = {}             # stage -> [(taskid, group, [(input id, label)])]
+        self.stage_results = {}           # stage -> [[replica urls]] (what get_stageresults shows)
+        self.stage_items = {}             # stage -> [groupings item] (what the next stage groups)
+        self.stage_tasks = {}             # stage -> [(taskid, group, [(label, url)])]
         self.counts = {stage: [0, 0, 0, 0, 0] for stage, _ in pipeline}
         self.tasks = []                   # TaskRecords of the current stage
         self.ready = collections.deque()  # waiting tasks runnable now, in order
@@ -78,7 +87,12 @@ class JobRecord(object):
         self.next_taskid = 0
         self.results = []
         self.events = None
-        self.max_cores = pack.jobdict.get('scheduler', {}).get('max_cores', 2 ** 31)
+        scheduler = pack.jobdict.get('scheduler', {})
+        self.max_cores = scheduler.get('max_cores', 2 ** 31)
+        # Disco honours force_local / force_remote for classic jobs only
+        self.force_local = bool(scheduler.get('force_local')) and self.classic
+        self.force_remote = bool(scheduler.get('force_remote')) and self.classic
+        self.homes = {}                   # node -> (job home, jobfile) where it is unpacked
         self.seq = 0
 
     @property
@@ -88,9 +102,10 @@ class JobRecord(object):
         return None
 
     def remember_tasks(self, stage):
-        """Keep which inputs each task of ``stage`` reads (the dataflow view shows them
-        after the task records are gone)."""
-        self.stage_tasks[stage] = [(t.taskid, t.group, [(i[0], i[1]) for i in t.inputs])
+        """Keep what each task of ``stage`` reads, as ``(label, first replica URL)``: the
+        dataflow view draws its arrows from this once the task records are gone."""
+        self.stage_tasks[stage] = [(t.taskid, t.group, [(i[1], i[2][0] if i[2] else None)
+                                                        for i in t.inputs])
                                    for t in self.tasks]
 
     def pipeline_info(self):

@@ -7,9 +7,12 @@ Jobs
     active --(last stage done)--> ready
     active --(FATAL, too many failures, kill, bad input)--> dead
 
-A job runs its pipeline (see ``jobpack.classic_pipeline``) one stage at a time;
-a stage starts only when the previous one has fully finished.  Stages with no
-tasks are skipped silently, as on Disco.
+A job runs its pipeline one stage at a time: a version-2 job's own stages, or
+the stages of a classic job (``jobpack.classic_pipeline``: map, map_shuffle,
+reduce, reduce_shuffle).  A stage starts only when the previous one has fully
+finished; its tasks are the groups :mod:`groupings` makes of the previous
+stage's outputs (or of the job inputs).  Stages with no tasks are skipped
+silently, as on Disco.
 
 Tasks
 =====
@@ -61,9 +64,12 @@ import random
 import threading
 import time
 
+from discolite.master import groupings
 from discolite.master import jobpack as jp
+from discolite.master import names
 from discolite.master.events import EventLog, duration
 from discolite.master.jobs import JobRecord, TaskRecord, new_jobname
+from discolite.master.nodes import BLACKLIST_AFTER, Nodes, node_names
 from discolite.master.pool import Pool
 from discolite.master.storage import inside
 
@@ -94,13 +100,18 @@ class Scheduler(object):
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.jobs = {}                    # name -> JobRecord, until cleaned or purged
+        self.cleaned = set()              # JobNames of cleaned jobs whose data purge may delete
         self.active = {}                  # name -> JobRecord of active jobs, oldest first
         self.seq = 0
         self.blacklisted = set()
+        self.nodes = Nodes(node_names(config.get('DISCOLITE_NODES', 1), self.host),
+                           config['DISCOLITE_WORKERS'], self.blacklisted,
+                           config.get('DISCOLITE_FAILING_NODES', ()))
+        self.host = self.nodes.first      # the node that keeps the master's copy of job homes
         self.stats = {'job_ok': 0, 'data_error': 0, 'error': 0}
         self.errors = 0                   # unexpected errors the scheduler thread survived
         self.accept_new_jobs = True
-        self.pool = Pool(config['DISCOLITE_WORKERS'], config['DISCOLITE_START_METHOD'],
+        self.pool = Pool(self.nodes.capacity(), config['DISCOLITE_START_METHOD'],
                          [(self.host, self.storage.disco_data)],
                          config['DISCOLITE_KEEP_GLOBALS'])
         self._wake_r, self._wake_w = os.pipe()
@@ -205,9 +216,6 @@ class Scheduler(object):
         if not self.accept_new_jobs:
             raise jp.JobPackError('No new jobs should be submitted to this cluster.')
         pack = jp.parse(data)
-        if pack.version != 1:
-            raise jp.JobPackError("unsupported version '%d': discolite runs classic (v1) jobs"
-                                  % pack.version)
         jobdict = pack.jobdict
         in_pool = jobdict['worker'].startswith(CLASSIC_WORKER) and \
             not self.config.get('DISCOLITE_EXTERNAL_WORKERS')
@@ -227,9 +235,10 @@ class Scheduler(object):
             os.chmod(worker, 0o755)
         # The pack is on disk (jobfile); the master keeps only what it needs to schedule.
         pack.jobhome = pack.jobdata = None
-        job = JobRecord(name, pack, jobfile, jobhome, jp.classic_pipeline(jobdict),
+        job = JobRecord(name, pack, jobfile, jobhome, jp.pipeline(pack.version, jobdict),
                         jp.job_inputs(pack.version, jobdict), in_pool)
         job.pythonpath = self._pythonpath(job)
+        job.homes = {self.host: (jobhome, jobfile)}
         job.events = EventLog(os.path.join(self.storage.master_dir(name), 'events'))
         with self.lock:
             if self.closed:
@@ -263,7 +272,12 @@ class Scheduler(object):
                                % (prev, duration(time.time() - job.stage_start)))
             job.stage_index += 1
             if job.stage_index >= len(job.pipeline):
-                results = job.stage_results.get(prev, []) if prev else job.inputs
+                results = job.stage_results.get(prev, []) if prev else \
+                    (job.inputs if job.classic else job.inputs[::-1])
+                if job.jobdict.get('save_results'):
+                    results = self._save_results(job)
+                    if results is None:
+                        return
                 self._end_job(job, 'ready', 'READY: Job done in %s'
                               % duration(time.time() - job.start), results)
                 return
@@ -284,43 +298,34 @@ class Scheduler(object):
             return
 
     def _make_tasks(self, job, stage, grouping, prev):
-        if prev is None:
-            inputs = [(i, 0, urls) for i, urls in enumerate(job.inputs)]
-            labels = None
+        """The tasks of ``stage``: the groups of the previous stage's outputs (spec 7)."""
+        if prev is not None:
+            items = job.stage_items.get(prev, [])
+        elif job.classic:
+            # Classic jobs name their first-stage groups after the node that runs them, and
+            # only a group_label stage looks into dir:// inputs (one task per label).
+            items = [groupings.DirItem(urls[0], groupings.host_of(urls[0]))
+                     if grouping == 'group_label' and urls[0].startswith('dir://')
+                     else groupings.DataItem(0, 0, urls, host=None) for urls in job.inputs]
         else:
-            inputs = [(i, 'all', r) for i, r in enumerate(job.stage_results.get(prev, []))]
-            labels = job.stage_labels.get(prev, {})
-        groups = []
-        if grouping == 'split':
-            groups = [((0, self.host), [inp]) for inp in inputs]
-        elif grouping == 'group_node':
-            if inputs:
-                groups = [((0, self.host), inputs)]
-        elif grouping == 'group_all':
-            if inputs or prev is None:
-                groups = [((0, ''), inputs)]
-        elif grouping == 'group_label':
-            bylabel = {}
-            for iid, _, urls in inputs:
-                found = self._input_labels(urls) if prev is None \
-                    else sorted(labels.get(urls[0], ()))
-                for label in found:
-                    bylabel.setdefault(label, []).append((iid, label, urls))
-            groups = [((label, ''), bylabel[label]) for label in sorted(bylabel)]
+            # Disco reverses the job inputs, except where its label groupings reverse them back.
+            inputs = job.input_items if grouping in ('group_label', 'group_node_label') \
+                else job.input_items[::-1]
+            items = [groupings.DataItem(label, size, urls) for label, size, urls in inputs]
+        groups = groupings.group(grouping, items)
+        if job.classic and prev is None:
+            if grouping == 'split':
+                groups = [((label, None), inputs) for (label, _h), inputs in groups]
+            elif grouping == 'group_all' and not groups:
+                groups = [((0, ''), [])]
         tasks = []
         for group, task_inputs in groups:
-            tasks.append(TaskRecord(job, job.next_taskid, stage, grouping, group, task_inputs))
+            inputs = [(iid, label, urls) for iid, (label, urls) in enumerate(task_inputs)]
+            task = TaskRecord(job, job.next_taskid, stage, grouping, group, inputs)
+            task.hosts = _local_hosts(group[1], task_inputs)
+            tasks.append(task)
             job.next_taskid += 1
         return tasks
-
-    def _input_labels(self, urls):
-        from discolite import util
-        if urls and urls[0].startswith('dir://'):
-            try:
-                return sorted({label for label, _u, _s in util.read_index(urls[0])})
-            except Exception:
-                return [0]
-        return [0]
 
     # ------------------------------------------------------------------ assignment
 
@@ -329,8 +334,9 @@ class Scheduler(object):
 
         Cost: O(active jobs + tasks started), whatever the number of tasks.
         """
-        if self.host in self.blacklisted:
-            return None
+        nodes = self.nodes
+        if not nodes.has_free_slot():
+            return self._next_due(time.time())
         idle = self.pool.idle()
         now = time.time()
         next_due = None
@@ -342,46 +348,91 @@ class Scheduler(object):
                 due = delayed[0][0] - now
                 next_due = due if next_due is None else min(next_due, due)
             while ready and len(job.running) < job.max_cores:
-                if job.in_pool:
-                    if not idle:
-                        break
-                    self._run(idle.pop(), job, ready.popleft())
-                else:
+                if job.in_pool and not idle:
+                    break
+                if not job.in_pool:
                     external = self.master.external
                     if external is not None and not external.free():
                         break  # no more worker processes than pool slots
-                    task = ready.popleft()
-                    self.task_started(job, task)
+                node = nodes.place(ready[0], job.force_local, job.force_remote)
+                if node is None:
+                    break
+                task = ready.popleft()
+                if node.failing:
+                    self._fail_on(node, job, task)
+                elif job.in_pool:
+                    self._run(idle.pop(), job, task, node)
+                else:
+                    self.task_started(job, task, node)
                     self.master.run_external(job, task)
         return next_due
+
+    def _next_due(self, now):
+        dues = [job.delayed[0][0] - now for job in self.active.values() if job.delayed]
+        return max(0.0, min(dues)) if dues else None
+
+    def _fail_on(self, node, job, task):
+        """A task started on a failing node fails at once (an emulated broken node)."""
+        self.task_started(job, task, node)
+        self.task_failed(task, 'WARNING: [%s] Node %s failed (emulated node failure: every '
+                               'task started on it fails)' % (task.name, node.host),
+                         crashed=True)
+
+    def _home(self, job, host):
+        """``(job home, jobfile)`` of ``job`` on node ``host``, unpacked there on first use
+        (each Disco node keeps its own copy of the job pack)."""
+        home = job.homes.get(host)
+        if home is None:
+            with open(job.jobfile, 'rb') as f:
+                data = f.read()
+            pack = jp.parse(data)
+            home = job.homes[host] = self.storage.create_jobhome(
+                job.name, data, pack.jobhome,
+                skip_prefix=CLASSIC_WORKER if job.in_pool else None, host=host)
+            if not job.in_pool:
+                os.chmod(os.path.join(home[0], job.jobdict['worker']), 0o755)
+        return home
 
     def task_payload(self, job, task):
         """The TASK message a worker gets for ``task`` (Disco's field names and meanings)."""
         return {'taskid': task.taskid, 'master': self.master.url,
                 'disco_port': self.master.disco_port, 'put_port': self.master.disco_port,
-                'ddfs_data': self.storage.oob_root, 'disco_data': self.storage.disco_data,
+                'ddfs_data': self.storage.ddfs_root, 'disco_data': self.storage.disco_data,
                 'stage': task.stage, 'grouping': task.grouping,
-                'group': [task.group[0], task.group[1]], 'jobfile': job.jobfile,
-                'jobname': job.name, 'host': self.host}
+                'group': [task.group[0], task.node if task.group[1] is None else task.group[1]],
+                'jobfile': job.homes[task.node][1],
+                'jobname': job.name, 'host': task.node}
 
-    def task_started(self, job, task):
-        """Mark ``task`` running (the scheduler calls this before handing it to a runner)."""
+    def task_started(self, job, task, node=None):
+        """Mark ``task`` running on ``node`` (the scheduler calls this before handing it to a
+        runner)."""
         if task.state == 'running':
             return
+        node = node or self.nodes.get(self.host)
+        task.node = node.host
+        task.jobhome = self._home(job, node.host)[0]
+        node.running += 1
         _recount(job, task, WAITING, RUNNING)
         task.state = 'running'
         task.started = time.time()
         task.outputs = []
         task.msg_times = []
         task.msg_clock = None
-        task.slot_host = self.host
+        task.slot_host = node.host
         job.running.add(task)
-        job.events.add('master', '%s assigned to %s' % (task.name, self.host))
+        job.events.add('master', '%s assigned to %s' % (task.name, node.host))
 
-    def _run(self, slot, job, task):
-        self.task_started(job, task)
+    def _stopped(self, task):
+        """``task`` no longer runs on its node (done, failed or killed)."""
+        node = self.nodes.get(task.node)
+        if node is not None and node.running > 0:
+            node.running -= 1
+        return node
+
+    def _run(self, slot, job, task, node=None):
+        self.task_started(job, task, node)
         task.slot = slot
-        self.pool.run(slot, task, self.task_payload(job, task), task.inputs, job.jobhome,
+        self.pool.run(slot, task, self.task_payload(job, task), task.inputs, task.jobhome,
                       job.pythonpath)
 
     # ------------------------------------------------------------------ messages
@@ -412,7 +463,7 @@ class Scheduler(object):
         if mtype == 'MSG':
             if self._throttled(task):
                 return
-            job.events.add(self.host, 'MSG: [%s] %s' % (task.name, payload))
+            job.events.add(task.node, 'MSG: [%s] %s' % (task.name, payload))
         elif mtype == 'OUTPUT':
             label, path, size = payload
             task.outputs.append((int(label), str(path), int(size)))
@@ -457,17 +508,76 @@ class Scheduler(object):
         job.remaining -= 1
         _recount(job, task, RUNNING, DONE)
         self.stats['job_ok'] += 1
-        job.events.add(self.host, 'DONE: [%s] Task finished in %s'
+        node = self._stopped(task)
+        if node is not None:
+            node.stats['job_ok'] += 1
+            node.failures_in_a_row = 0
+        job.events.add(task.node, 'DONE: [%s] Task finished in %s'
                        % (task.name, duration(time.time() - task.started)))
-        if task.outputs:
-            url = self.storage.write_index(job.name, task.stage, task.taskid, task.outputs)
-            task.result = [url]
-            job.stage_labels.setdefault(task.stage, {})[url] = {o[0] for o in task.outputs}
+        if task.outputs and job.jobdict.get('save_results') and \
+                job.stage_index == len(job.pipeline) - 1:
+            try:
+                task.saved = self._save_outputs(job, task)
+            except Exception as e:  # e.g. a full disk: the job cannot keep its results
+                task.outputs = []
+                self._end_job(job, 'dead', 'ERROR: [%s] Failed to save results to DDFS: %s'
+                              % (task.name, e))
+                return
+        task.items = self._output_items(job, task)
         task.outputs = []
-        job.events.add('master', 'SYS: [%s] Received results from %s' % (task.name, self.host))
+        job.events.add('master', 'SYS: [%s] Received results from %s' % (task.name, task.node))
         if job.remaining == 0:
-            job.stage_results[task.stage] = [t.result for t in job.tasks if t.result]
+            items = [item for t in job.tasks for item in t.items]
+            job.stage_items[task.stage] = items
+            job.stage_results[task.stage] = [item.replicas for item in items]
             self._next_stage(job)
+
+    # ------------------------------------------------------------------ save_results
+
+    def _save_outputs(self, job, task):
+        """Store each output of a last-stage task as a DDFS blob, as a Disco node does
+        (prefix ``<job>:<taskid>:<runid>:<basename>``); their URLs, in output order."""
+        from discolite.task import safe_name
+        store = self.master.ddfs
+        saved = []
+        for _label, path, _size in task.outputs:
+            if '://' in path:
+                saved.append([path])
+                continue
+            source = os.path.join(task.jobhome or job.jobhome, path)
+            prefix = safe_name('%s:%d:%d:%s' % (job.name, task.taskid,
+                                                task.taskid + task.failures,
+                                                os.path.basename(path)))
+            with open(source, 'rb') as f:
+                saved.append([store.put_blob(store.new_blob(prefix), f)])
+        return saved
+
+    def _save_results(self, job):
+        """Write ``disco:results:<job>`` (one entry per saved output, in the stage's task
+        order); the job's results become ``["tag://disco:results:<job>"]``.  None when the
+        tag could not be written (the job is dead then)."""
+        tag = 'disco:results:%s' % job.name
+        entries = [entry for t in sorted(job.tasks, key=lambda t: t.taskid)
+                   for entry in getattr(t, 'saved', None) or []]
+        try:
+            self.master.ddfs.update(tag, entries, replace=True)
+        except Exception as e:
+            self._end_job(job, 'dead', 'Job %s failed to save results to %s: %s'
+                          % (job.name, tag, e))
+            return None
+        return ['tag://' + tag]
+
+    def _output_items(self, job, task):
+        """What a finished task hands to the next stage: its local outputs as one index
+        file (a dir item), and, for pipeline jobs, each output given as a URL as a data item."""
+        local = [o for o in task.outputs if job.classic or '://' not in o[1]]
+        items = []
+        if local:
+            url = self.storage.write_index(job.name, task.stage, task.taskid, local, task.node)
+            items.append(groupings.DirItem(url, task.node, [o[0] for o in local]))
+        items.extend(groupings.DataItem(label, size, [url], groupings.host_of(url))
+                     for label, url, size in task.outputs if not job.classic and '://' in url)
+        return items
 
     def task_failed(self, task, message, crashed=False):
         """A recoverable failure: retry the task, or kill the job after too many failures.
@@ -480,7 +590,18 @@ class Scheduler(object):
         task.slot = None
         job.running.discard(task)
         task.failures += 1
-        self.stats['error' if crashed else 'data_error'] += 1
+        kind = 'error' if crashed else 'data_error'
+        self.stats[kind] += 1
+        task.failed_hosts.add(task.node)
+        node = self._stopped(task)
+        if node is not None:
+            node.stats[kind] += 1
+            node.failures_in_a_row += 1
+            if node.failures_in_a_row >= BLACKLIST_AFTER and node.host not in self.blacklisted \
+                    and len(self.nodes.active()) > 1:
+                self.blacklisted.add(node.host)
+                job.events.add('master', 'Node %s blacklisted after %d failed tasks in a row'
+                               % (node.host, node.failures_in_a_row))
         job.events.add('master', message)
         if task.failures > self.max_failures:
             task.state = 'failed'
@@ -493,7 +614,7 @@ class Scheduler(object):
             * (1 + random.random())
         job.events.add('master', 'Task %s failed on "%s", %dth failures so far. Sleeping %s '
                                  'seconds before retrying.'
-                       % (task.name, self.host, task.failures, _secs(delay)))
+                       % (task.name, task.node, task.failures, _secs(delay)))
         task.state = 'waiting'
         task.not_before = time.time() + delay
         heapq.heappush(job.delayed, (task.not_before, task.taskid, task))
@@ -504,6 +625,9 @@ class Scheduler(object):
         if task.state == 'running':
             _recount(job, task, RUNNING, FAILED)
             job.running.discard(task)
+            node = self._stopped(task)
+            if node is not None:
+                node.stats['error'] += 1
         task.state = 'failed'
         self.stats['error'] += 1
         job.events.add('master', 'FATAL: [%s] %s' % (task.name, message))
@@ -531,6 +655,7 @@ class Scheduler(object):
         """Kill the job's running tasks (SIGKILL: works on a task that never returns)."""
         for task in list(job.running):
             _recount(job, task, RUNNING, WAITING)
+            self._stopped(task)
             task.state = 'waiting'
             slot = task.slot
             task.slot = None
@@ -542,10 +667,27 @@ class Scheduler(object):
         job.running.clear()
         self.wake()
 
+    # ------------------------------------------------------------------ nodes
+
+    def set_config(self, table):
+        """Replace the nodes and their slots with a config table ``[[host, slots]]``."""
+        with self.lock:
+            self.nodes.set_config(table)
+            self.pool.size = self.nodes.capacity()
+            if self.master.external is not None:
+                self.master.external.capacity = self.pool.size
+        self.wake()
+
+    def set_failing(self, host, failing=True):
+        """Make every task started on node ``host`` fail (or stop doing so)."""
+        with self.lock:
+            self.nodes.set_failing(host, failing)
+        self.wake()
+
     def kill(self, name):
         """End the named job as dead if it is active (an unknown name is ignored, as on Disco)."""
         with self.lock:
-            job = self.jobs.get(name)
+            job = self.jobs.get(names.lookup(name))
             if job is not None and job.status == 'active':
                 self._end_job(job, 'dead', 'WARN: Job killed')
         self.wake()
@@ -553,8 +695,12 @@ class Scheduler(object):
     def forget(self, name, purge):
         """Kill the job and drop its record and events; ``purge`` also deletes its data.
 
-        With ``purge`` the data goes even for a name the master no longer knows.
+        A name the master does not know is ignored (as on Disco), except that ``purge``
+        deletes the data of a job ``clean`` dropped earlier (kept in ``self.cleaned``).
         """
+        name = names.lookup(name)
+        if name is None:
+            return
         pids = []
         with self.lock:
             job = self.jobs.pop(name, None)
@@ -563,19 +709,26 @@ class Scheduler(object):
                 self._end_job(job, 'dead', 'WARN: Job killed')
             if job is not None:
                 job.events.close()
+                if not purge:
+                    self.cleaned.add(job.name)
+            elif purge and name in self.cleaned:
+                job = name
+            if purge:
+                self.cleaned.discard(name)
         self.wake()
+        if job is None:
+            return
         if purge:  # a SIGKILLed task may still write (outputs, OOB) until it is really gone
             _wait_dead(pids, 5)
-        if job is not None or purge:
-            self.storage.remove_job(name, data=purge)
+        self.storage.remove_job(job, data=purge)
 
     # ------------------------------------------------------------------ queries
 
-    def wait_any(self, names, timeout):
+    def wait_any(self, jobnames, timeout):
         """Block until any of the named active jobs ends, or ``timeout`` seconds pass."""
         deadline = time.time() + timeout
         with self.lock:
-            start = {n: self.jobs[n].status for n in names if n in self.jobs}
+            start = {n: self.jobs[n].status for n in jobnames if n in self.jobs}
             while any(s == 'active' for s in start.values()):
                 if any(self.jobs.get(n) is None or self.jobs[n].status != s
                        for n, s in start.items() if s == 'active'):
@@ -584,6 +737,14 @@ class Scheduler(object):
                 if left <= 0:
                     return
                 self.changed.wait(left)
+
+
+def _local_hosts(group_host, task_inputs):
+    """Where a task's data is: its group's host, then its inputs' hosts, most inputs first."""
+    counts = collections.Counter(groupings.host_of(urls[0]) for _label, urls in task_inputs
+                                 if urls)
+    hosts = [group_host] if group_host else []
+    return hosts + [h for h, _n in counts.most_common() if h and h != group_host]
 
 
 def _wait_dead(pids, timeout):

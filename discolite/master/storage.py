@@ -4,7 +4,7 @@ Layout (mirrors a Disco node and master, see docs/ARCHITECTURE.md)::
 
     <root>/data/<host>/<hh>/<job>/        node job home, task outputs, .disco/*.results
     <root>/master/<hh>/<job>/events       event log
-    <root>/oob/<hh>/<job>/<key>           OOB values
+    <root>/ddfs/vol0/{blob,tag}/<hh>/...  DDFS (OOB values, saved results; ddfs_store.py)
 """
 import os
 import shutil
@@ -13,6 +13,7 @@ import tempfile
 import time
 import zipfile
 
+from discolite.master import names
 from discolite.task import hexhash
 
 
@@ -20,13 +21,35 @@ class UnsafeJobHome(ValueError):
     pass
 
 
+class UnsafePath(RuntimeError):
+    """A path that would leave the data directory: a bug or an attack, never done."""
+
+
 def inside(path, base):
     """True when ``path`` resolves (symbolic links followed) to something below ``base``."""
     return os.path.realpath(path).startswith(os.path.realpath(base) + os.sep)
 
 
+def _name(job):
+    """The validated name of ``job``: a JobRecord, a ``names.JobName``, or a str that must
+    pass ``names.jobname`` (raises ``names.InvalidName``)."""
+    return names.jobname(getattr(job, 'name', job))
+
+
+def _record_name(job):
+    """As :func:`_name`, for functions that delete: a free-form string is a TypeError."""
+    name = getattr(job, 'name', job)
+    if not isinstance(name, names.JobName):
+        raise TypeError('expected a job record or a names.JobName, not %r' % (name,))
+    return name
+
+
 class Storage(object):
-    """Paths and URLs under one master's data root (a fresh temp dir when ``root`` is empty)."""
+    """Paths and URLs under one master's data root (a fresh temp dir when ``root`` is empty).
+
+    Functions taking ``job`` accept a JobRecord or a ``names.JobName``; every path they
+    build is checked to resolve inside the data root before it is used.
+    """
 
     def __init__(self, root, host):
         self.owns_root = not root
@@ -34,42 +57,52 @@ class Storage(object):
         self.host = host
         self.disco_data = os.path.join(self.root, 'data')
         self.master_root = os.path.join(self.root, 'master')
-        self.oob_root = os.path.join(self.root, 'oob')
-        for d in (self.disco_data, self.master_root, self.oob_root):
+        self.ddfs_root = os.path.join(self.root, 'ddfs')
+        for d in (self.disco_data, self.master_root, self.ddfs_root):
             os.makedirs(d, exist_ok=True)
+
+    def checked(self, path):
+        """``path`` if it resolves strictly inside the data root, else UnsafePath."""
+        if not inside(path, self.root):
+            raise UnsafePath('refusing %r: it is outside the data directory %s'
+                             % (path, self.root))
+        return path
 
     # -- paths and URLs
 
-    def jobhome(self, jobname):
-        return os.path.join(self.disco_data, self.host, hexhash(jobname), jobname)
+    def jobhome(self, job, host=None):
+        name = _name(job)
+        return self.checked(os.path.join(self.disco_data, host or self.host, hexhash(name), name))
 
-    def master_dir(self, jobname):
-        return os.path.join(self.master_root, hexhash(jobname), jobname)
+    def master_dir(self, job):
+        name = _name(job)
+        return self.checked(os.path.join(self.master_root, hexhash(name), name))
 
-    def oob_dir(self, jobname):
-        return os.path.join(self.oob_root, hexhash(jobname), jobname)
+    def job_url_prefix(self, job, host=None):
+        name = _name(job)
+        return 'disco/%s/%s/%s' % (host or self.host, hexhash(name), name)
 
-    def job_url_prefix(self, jobname):
-        return 'disco/%s/%s/%s' % (self.host, hexhash(jobname), jobname)
+    def data_url(self, job, relpath, host=None):
+        return 'disco://%s/%s/%s' % (host or self.host, self.job_url_prefix(job, host), relpath)
 
-    def data_url(self, jobname, relpath):
-        return 'disco://%s/%s/%s' % (self.host, self.job_url_prefix(jobname), relpath)
-
-    def write_index(self, jobname, stage, taskid, outputs):
-        """Write the index file of one task run; returns its ``dir://`` URL."""
+    def write_index(self, job, stage, taskid, outputs, host=None):
+        """Write the index file of one task run on node ``host``; returns its ``dir://`` URL."""
         name = '%s-%d-%d.results' % (stage, taskid, int(time.time() * 1e6))
-        directory = os.path.join(self.jobhome(jobname), '.disco')
+        directory = os.path.join(self.jobhome(job, host), '.disco')
         os.makedirs(directory, exist_ok=True)
         lines = []
         for label, path, size in outputs:
-            url = path if '://' in path else self.data_url(jobname, path)
+            url = path if '://' in path else self.data_url(job, path, host)
             lines.append('%d %s %d\n' % (label, url, size))
-        with open(os.path.join(directory, name), 'w') as f:
+        with open(self.checked(os.path.join(directory, name)), 'w') as f:
             f.write(''.join(lines))
-        return 'dir://%s/%s/.disco/%s' % (self.host, self.job_url_prefix(jobname), name)
+        host = host or self.host
+        return 'dir://%s/%s/.disco/%s' % (host, self.job_url_prefix(job, host), name)
 
     def resolve_data_path(self, relpath):
         """Map ``/disco/<relpath>`` to a file under the data dir; None if it escapes or is absent."""
+        if '\0' in relpath:
+            return None
         target = os.path.realpath(os.path.join(self.disco_data, relpath))
         base = os.path.realpath(self.disco_data)
         if not target.startswith(base + os.sep) or not os.path.isfile(target):
@@ -78,9 +111,9 @@ class Storage(object):
 
     # -- job homes
 
-    def create_jobhome(self, jobname, packbytes, jobhome_zip, skip_prefix=None):
+    def create_jobhome(self, job, packbytes, jobhome_zip, skip_prefix=None, host=None):
         """Write the jobfile and unpack the job home zip, refusing entries that escape it."""
-        home = self.jobhome(jobname)
+        home = self.jobhome(_record_name(job), host)
         os.makedirs(home, exist_ok=True)
         try:
             unpack_zip(jobhome_zip, home, skip_prefix)
@@ -93,18 +126,35 @@ class Storage(object):
         open(os.path.join(home, '.jobhome'), 'w').close()
         return home, jobfile
 
-    def remove_job(self, jobname, data=True):
-        """Delete the job's events; with ``data`` also its job home, outputs and OOB values."""
-        events, home, oob = self.master_dir(jobname), self.jobhome(jobname), self.oob_dir(jobname)
+    def remove_job(self, job, data=True):
+        """Delete the job's events; with ``data`` also its job home and task outputs.  Its DDFS
+        data (OOB values, saved results) stays, as on Disco (docs/differences.md)."""
+        name = _record_name(job)
+        events, home = self.master_dir(name), self.jobhome(name)
         shutil.rmtree(events, ignore_errors=True)
         if data:
+            for host in self.hosts():  # the job's home on every (emulated) node
+                other = self.jobhome(name, host)
+                if other != home:
+                    shutil.rmtree(other, ignore_errors=True)
+                    try:
+                        os.rmdir(os.path.dirname(other))
+                    except OSError:
+                        pass
             shutil.rmtree(home, ignore_errors=True)
-            shutil.rmtree(oob, ignore_errors=True)
-            for d in (home, oob, events):  # their <hh> parents, once empty
+            for d in (home, events):  # their <hh> parents, once empty
                 try:
                     os.rmdir(os.path.dirname(d))
                 except OSError:
                     pass
+
+    def hosts(self):
+        """The node names that have a data directory here."""
+        try:
+            return [h for h in os.listdir(self.disco_data)
+                    if os.path.isdir(os.path.join(self.disco_data, h))]
+        except OSError:
+            return []
 
     def destroy(self):
         """Delete the data root if this Storage created it (a temporary one)."""

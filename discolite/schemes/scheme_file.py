@@ -1,7 +1,7 @@
-"""``file://PATH`` or a bare ``PATH``: a local file opened in binary mode."""
-import builtins
-import os
+"""``file://PATH`` or a bare ``PATH``: a local file opened in binary mode, as an
+``io.FileIO`` (``disco.compat.file``) like on Disco."""
 
+from discolite.comm import File
 from discolite.error import DataError
 
 
@@ -14,14 +14,11 @@ def open(url, task=None):
     """Open the file for reading bytes; a missing file raises DataError naming the path."""
     path = path_of(url)
     try:
-        fd = builtins.open(path, 'rb')
+        fd = File(path)
     except OSError as e:
         raise DataError("Cannot open file: %s" % (e.strerror or e), path)
-    try:
-        fd.url = url
-        fd.size = os.fstat(fd.fileno()).st_size
-    except (AttributeError, OSError):
-        pass
+    fd.url = url
+    fd.size = len(fd)
     return fd
 
 

@@ -1,4 +1,4 @@
-"""``tag://NAME``: DDFS tags. Readable only when ``DISCO_MASTER`` is an HTTP master with DDFS."""
+"""``tag://NAME``: the blobs of a DDFS tag (and of the tags it links to), read in turn."""
 from discolite.error import DataError
 from discolite.schemes import OneOpenAtATime
 from discolite.settings import DiscoSettings
@@ -27,13 +27,15 @@ class TagFile(OneOpenAtATime):
 
 
 def open(url, task=None, settings=None):
-    """Resolve a tag over HTTP DDFS; raise DataError when no HTTP master is configured."""
-    settings = settings or DiscoSettings()
-    master = getattr(task, 'master', None) or settings['DISCO_MASTER']
-    if not master or not str(master).startswith(('http://', 'https://')):
-        raise DataError("tag:// inputs need DDFS, which discolite does not provide", url)
+    """Resolve a tag through the DDFS of the task's master (or DISCO_MASTER)."""
     from discolite.ddfs import DDFS
-    return TagFile(url, DDFS(master, settings=settings).blobs(url))
+    from discolite.error import CommError
+    settings = settings or DiscoSettings()
+    master = getattr(task, 'master', None) or settings['DISCO_MASTER'] or None
+    try:
+        return TagFile(url, list(DDFS(master, settings=settings).blobs(url)))
+    except CommError as e:
+        raise DataError("Cannot read tag %s: %s" % (url, e), url, e.code)
 
 
 def input_stream(fd, size, url, params):

@@ -32,7 +32,8 @@ class Response(object):
         self.status = status
         self.body = body if isinstance(body, bytes) else body.encode('utf-8')
         self.headers = dict(headers or {})
-        self.headers.setdefault('Content-Type', content_type)
+        if content_type is not None:  # None: no Content-Type (Disco's DDFS error answers)
+            self.headers.setdefault('Content-Type', content_type)
 
     def __repr__(self):
         return '<Response %d %d bytes>' % (self.status, len(self.body))

@@ -21,10 +21,12 @@ Retries are configurable (tests keep them short):
 """
 import http.client
 import random
+import re
 import socket
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import quote
 
 from discolite.error import CommError
 from discolite.transport import Response, Transport
@@ -43,6 +45,9 @@ def _setting(settings, key, default, cast):
         return cast(value)
     except (TypeError, ValueError):
         return default
+
+
+_URL_UNSAFE = re.compile(r'[^\x21-\x7e]+')
 
 
 class _NoProxyHandler(urllib.request.ProxyHandler):
@@ -78,8 +83,10 @@ class HTTPTransport(Transport):
                                          ' via %s' % self.proxy if self.proxy else '')
 
     def url_for(self, request):
-        """The URL a request goes to: ``master + path``, rewritten for DISCO_PROXY."""
-        url = self.master + request.url
+        """The URL a request goes to: ``master + path``, rewritten for DISCO_PROXY.  Characters
+        HTTP cannot carry in a request line (non-ASCII, spaces, controls) are %-encoded, so a
+        name the master must refuse reaches it and gets its 4xx."""
+        url = _URL_UNSAFE.sub(lambda m: quote(m.group(0), safe=''), self.master + request.url)
         if self.proxy:
             from discolite.util import proxy_url
             url = proxy_url(url, proxy=self.proxy, meth=request.method, to_master=True)

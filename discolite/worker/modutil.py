@@ -17,9 +17,12 @@ function's **original** ``__globals__``.  The result is a list whose items are
 * a ``(name, path)`` pair for a user module with a source file: the file is
   shipped in the job home under ``lib/`` and imported from there.
 """
+import builtins
+import dis
 import functools
 import importlib
 import importlib.util
+import modulefinder
 import os
 import sys
 import sysconfig
@@ -108,9 +111,53 @@ def _plain_functions(obj):
         yield type(obj).__call__
 
 
+# Opcodes of the ``name.attr`` pattern (Disco exports these names).
+LOAD_CONST = dis.opmap['LOAD_CONST']
+LOAD_GLOBAL = dis.opmap['LOAD_GLOBAL']
+LOAD_ATTR = dis.opmap['LOAD_ATTR']
+IMPORT_NAME = dis.opmap['IMPORT_NAME']
+HAVE_ARGUMENT = dis.HAVE_ARGUMENT
+_ATTR_OPS = ('LOAD_ATTR', 'LOAD_METHOD')
+_GLOBAL_OPS = ('LOAD_GLOBAL', 'LOAD_NAME')
+
+
+def scanner(func_code):
+    """Yield the global names a code object (and its nested code) uses as ``name.attr``.
+
+    Disco's scanner read bytecode as 3-byte instructions and finds nothing since
+    Python 3.6; this one reads it with :mod:`dis`, so it works on any Python 3."""
+    prev = None
+    for ins in dis.get_instructions(func_code):
+        if ins.opname in _ATTR_OPS and prev is not None and prev.opname in _GLOBAL_OPS:
+            yield prev.argval
+        prev = ins
+    for const in func_code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from scanner(const)
+
+
+def _injected_names():
+    """Names the classic worker gives job functions on the node (``Task``, ``nop_map`` ...):
+    a job function may use them as ``name.attr`` without importing anything."""
+    from discolite.worker.classic import func
+    names = {k for k in vars(func) if not k.startswith('_')}
+    names.update(('Task', 'get', 'put', 'this_name', 'this_master', 'this_host',
+                  'this_partition', 'this_inputs', 'Worker', 'Params', 'util', 'worker',
+                  'JOBPACK_VERSION1', 'external'))
+    return names
+
+
 def parse_function(function):
-    """``{global name: module}`` for the modules a function reaches through ``name.attr``."""
+    """``{name: module}`` of the modules a function reaches through ``name.attr``.
+
+    A name bound to a module in the function's globals is that module.  A name used
+    as ``name.attr`` that is not bound at all (not a global, a builtin or a name the
+    worker injects) is imported as a module by that name, as Disco does (so a job
+    function may use ``math.ceil`` without importing ``math``); when no such module
+    exists, :class:`ModUtilImportError` says so.
+    """
     found = {}
+    injected = None
     for fn in _plain_functions(function):
         if (getattr(fn, '__module__', None) or '').split('.')[0] in _SHIPPED:
             continue  # discolite's own functions travel by reference with their globals
@@ -119,6 +166,67 @@ def parse_function(function):
             value = g.get(name)
             if isinstance(value, types.ModuleType):
                 found[name] = value
+        for name in scanner(fn.__code__):
+            if name in found or name in g or hasattr(builtins, name):
+                continue
+            if injected is None:
+                injected = _injected_names()
+            if name in injected:
+                continue
+            found[name] = _import_used(name, function)
+    return found
+
+
+def _import_used(name, function):
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise ModUtilImportError("No module named %r" % name, function)
+    return import_module(name, function)
+
+
+def user_paths():
+    """The absolute ``PYTHONPATH`` entries, plus ``''`` (the current directory)."""
+    return [os.path.abspath(p) for p in os.environ.get('PYTHONPATH', '').split(':') if p] + ['']
+
+
+def recurse_module(module, path):
+    """``{name: path}`` of the user modules that the module file ``path`` imports."""
+    finder = modulefinder.ModuleFinder(path=[p or os.getcwd() for p in user_paths()] + sys.path)
+    finder.run_script(path)
+    out = {}
+    for name, mod in finder.modules.items():
+        file = getattr(mod, '__file__', None)
+        if name in ('__main__', module) or not file or not file.endswith('.py'):
+            continue
+        if is_user_module(types.SimpleNamespace(__name__=name, __file__=file)):
+            out[name] = os.path.abspath(file)
+    return out
+
+
+def locate_modules(modules, recurse=True, include_sys=False):
+    """``(name, path)`` of the user modules among ``modules`` (names), and of the user
+    modules they import when ``recurse``; ``(name, None)`` for the others when
+    ``include_sys``."""
+    found = []
+    seen = set()
+    for name in modules:
+        if name in seen:
+            continue
+        seen.add(name)
+        module = import_module(name)
+        if is_user_module(module):
+            path = os.path.abspath(module.__file__)
+            found.append((name, path))
+            if recurse:
+                for sub, subpath in sorted(recurse_module(name, path).items()):
+                    if sub not in seen:
+                        seen.add(sub)
+                        found.append((sub, subpath))
+        elif include_sys:
+            found.append((name, None))
     return found
 
 

@@ -54,18 +54,8 @@ def str_to_bytes(s):
     return s.encode('utf-8') if isinstance(s, str) else s
 
 
-def persistent_hash(s):
-    """A hash stable across processes (CRC-32); accepts only str or bytes."""
-    if isinstance(s, str):
-        s = s.encode('utf-8')
-    elif not isinstance(s, (bytes, bytearray)):
-        raise TypeError("persistent_hash() needs str or bytes, not %s" % type(s).__name__)
-    return zlib.crc32(s) & 0xffffffff
-
-
-def sort_cmd(filename, sort_buffer_size):
-    """Disco's unix ``sort`` command line; discolite sorts in Python (see util.disk_sort)."""
-    raise NotImplementedError("discolite sorts in pure Python; use discolite.util.disk_sort")
+# Disco's md5-based hash (not CRC-32) and its sort command, shared with disco.compat.
+from discolite.compat import persistent_hash, sort_cmd  # noqa: E402
 
 
 # ----------------------------------------------------------------------------

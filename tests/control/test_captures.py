@@ -68,7 +68,8 @@ def call(disco, method, url, body=None, headers=None):
 
 def check(disco, capture_name, url=None, body=None, exact=False, json_shape=True):
     cap = Capture(capture_name)
-    headers = {k: v for k, v in cap.request_headers.items() if k.lower() == 'range'}
+    headers = {k: v for k, v in cap.request_headers.items()
+               if k.lower() in ('range', 'authorization')}
     status, ctype, got = call(disco, cap.method, url or cap.url,
                               cap.request_body if body is None else body, headers)
     assert status == cap.status, (capture_name, got)

@@ -3,7 +3,7 @@ import hashlib
 
 import pytest
 
-from discolite import result_iterator
+from discolite import result_iterator, util
 from discolite.worker.classic.func import (chain_reader, nop_map, nop_reduce, sum_combiner,
                                            sum_reduce)
 
@@ -78,7 +78,6 @@ def test_both_reduce_signatures(disco):
     def reduce_gen(iter, params):
         return sorted(iter)
     inputs = ['raw://%d' % i for i in range(5)] * 2
-    # int keys cannot go through default_partition: no partitions
     a = run_results(disco, input=inputs, map=fmap, reduce=reduce_out, partitions=None)
     b = run_results(disco, input=inputs, map=fmap, reduce=reduce_gen, partitions=None)
     assert a == b == sorted((i, str(i)) for i in range(5) for _ in range(2))
@@ -358,11 +357,28 @@ def test_map_returning_none_kills_the_job(disco):
     assert 'TypeError' in events and 'NoneType' in events
 
 
-def test_default_partition_of_int_key_fails_with_a_clear_message(disco):
+def test_default_partition_labels_int_keys_as_disco_053(disco):
+    # Disco 0.5.4 dies on int keys; discolite labels them md5(str(key)) as 0.5.3 did.
     def fmap(e, params):
-        yield 1, e
+        yield int(e), e
+    inputs = ['raw://%d' % i for i in range(12)]
+    job = run(disco, input=inputs, map=fmap, partitions=4)
+    urls = job.wait(poll_interval=POLL)
+    labels = {label: sorted(result_iterator([url])) for i in urls
+              for label, url, _size in util.read_index(i[0])}
+    for label, records in labels.items():
+        assert records and all(md5_label(str(k), 4) == label for k, _v in records)
+    assert sorted(r for rs in labels.values() for r in rs) == [(i, str(i)) for i in range(12)]
+
+
+def test_default_partition_of_a_key_without_str_fails_with_its_error(disco):
+    def fmap(e, params):
+        class NoStr(object):
+            def __str__(self):
+                raise ValueError('this key has no text')
+        yield NoStr(), e
     text, events = fails(run(disco, input=['raw://x'], map=fmap, partitions=2))
-    assert 'default_partition can only hash str or bytes keys' in events
+    assert 'this key has no text' in events
 
 
 def test_nop_map_with_chain_reader_reemits_records(disco):

@@ -415,6 +415,8 @@ def test_only_get_head_and_post(master):
     for method in ('PUT', 'DELETE', 'PATCH', 'OPTIONS'):
         status, headers, _ = raw(master[0], method, '/disco/version')
         assert status == 405 and headers['Allow'] == 'GET, HEAD, POST'
+    status, headers, _ = raw(master[0], 'PATCH', '/ddfs/tag/x')  # DDFS also takes PUT, DELETE
+    assert status == 405 and headers['Allow'] == 'GET, HEAD, POST, PUT, DELETE'
     status, headers, body = raw(master[0], 'HEAD', '/disco/version')
     assert status == 200 and body == b'' and headers['Content-Length'] == '7'
 

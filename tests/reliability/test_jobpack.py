@@ -109,13 +109,6 @@ def test_unsupported_version(disco, master, pack, version):
     refused(disco, master, data, "unsupported version '%d'" % version)
 
 
-def test_version_2_is_refused_clearly(disco, master, pack):
-    jobdict = dict(pack.jobdict, pipeline=[['map', 'split', False]], inputs=[[0, 0, ['raw://x']]])
-    data = raw_pack([json.dumps(jobdict).encode()] + fields_of(pack)[1:], magic=0xd5c00002)
-    text = refused(disco, master, data, "unsupported version '2'")
-    assert 'classic' in text
-
-
 @pytest.mark.parametrize('jobdict, reason', [
     (b'{not json', 'invalid payload: jobdict is not JSON'),
     (b'\xff\xfe', 'invalid payload: jobdict is not JSON'),

@@ -136,7 +136,11 @@ def test_unknown_job_everywhere(http_url):
                  ['results', 'nope'], ['jobdict', 'nope'], ['oob', 'list', 'nope'],
                  ['kill', 'nope'], ['purge', 'nope'], ['pstats', 'nope']):
         assert_one_line_error(discolite(*args, master=http_url), "unknown job 'nope'")
-    assert run_ok('kill', '--force', 'nope', master=http_url) == 'kill nope\n'
+    assert run_ok('kill', '--force', 'Nope@0:0:0', master=http_url) == 'kill Nope@0:0:0\n'
+    # --force never sends something that cannot be a job name (a path, '') to the master
+    for name in ('nope', '/srv/x', './././../../../x', ''):
+        assert_one_line_error(discolite('purge', '--force', name, master=http_url),
+                              'not a job name')
 
 
 # ----------------------------------------------------------------------- events

@@ -254,3 +254,34 @@ def test_disco_master_purges_only_the_jobs_the_test_submitted(pytester, http_url
     assert theirs in names, 'a job the test did not submit was purged'
     assert mine not in names, 'the job the test submitted was not purged'
     Disco(http_url).purge(theirs)
+
+
+DDFS_TEST = textwrap.dedent('''
+    from io import BytesIO
+    from disco.core import Job, result_iterator
+
+    def fun_map(line, params):
+        yield line.strip(), 1
+
+    def test_push_and_run_on_a_tag(ddfs):
+        ddfs.push('data:words', [(BytesIO(b'a\\nb\\n'), 'words')])
+        job = Job().run(input=['tag://data:words'], map=fun_map, partitions=None,
+                        save_results=True)
+        assert sorted(result_iterator(job.wait(poll_interval=0.05))) == [(b'a', 1), (b'b', 1)]
+        ddfs.put('data:secret', [], token='s3cret')
+        assert 'data:words' in ddfs.list('data:')
+''')
+
+
+def test_ddfs_fixture_removes_the_tags_of_the_test(pytester, http_url, clean_environ):
+    pytester.makepyfile(DDFS_TEST)
+    result = pytester.runpytest('-p', 'no:cacheprovider')
+    result.assert_outcomes(passed=1)
+    from discolite.ddfs import DDFS
+    remote = DDFS(http_url)
+    remote.tag('keep:me', [['x']])
+    result = pytester.runpytest('-p', 'no:cacheprovider', '--disco-master', http_url)
+    result.assert_outcomes(passed=1)
+    assert remote.list('data:') == [] and remote.list('disco:results:') == []
+    assert remote.list('keep:') == ['keep:me']  # tags the test did not create stay
+    remote.delete('keep:me')

@@ -24,8 +24,9 @@ def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
 
 def test_readme_python_snippets_run(tmp_path):
     blocks = re.findall(r'^```python\n(.*?)^```\s*$', README, re.S | re.M)
-    assert len(blocks) == 2
-    intro, pytest_module = blocks
+    assert len(blocks) == 3
+    intro, pytest_module, ddfs_test = blocks  # the third one continues the pytest module
+    pytest_module += '\n' + ddfs_test
     proc = subprocess.run([sys.executable, '-c', intro], capture_output=True, text=True,
                           env=clean_env(), timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -35,4 +36,4 @@ def test_readme_python_snippets_run(tmp_path):
                            str(tmp_path / 'test_snippet.py')], capture_output=True, text=True,
                           env=clean_env(), timeout=120, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert '1 passed' in proc.stdout
+    assert '2 passed' in proc.stdout

@@ -190,10 +190,10 @@ def test_read_index_parse_dir_inputlist(root):
     assert list(util.deref(['raw://a', ['raw://b']])) == [['raw://a'], ['raw://b']]
 
 
-def test_tag_input_without_ddfs():
+def test_tag_input_of_a_master_that_is_gone():
     with pytest.raises(DiscoError) as e:
         util.inputlist(['tag://x'], settings=DiscoSettings(DISCO_MASTER='local:///tmp/x'))
-    assert 'DDFS' in str(e.value)
+    assert 'No in-process master at local:///tmp/x' in str(e.value)
 
 
 def test_disk_sort_order_and_stability(tmp_path):

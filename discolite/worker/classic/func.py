@@ -43,15 +43,13 @@ def noop(*args, **kwargs):
 
 
 def default_partition(key, nr_partitions, params):
-    """``md5(key)`` modulo ``nr_partitions``, as Disco computes it under Python 3.
+    """``md5(key) % nr_partitions``: Disco 0.5.4's labels for str and bytes keys.
 
-    Only str and bytes keys can be partitioned (as on Disco, where other keys fail);
-    discolite raises a TypeError that says so instead of Disco's AttributeError.
+    Any other key is hashed as ``md5(str(key))``, as Disco 0.5.3 did (so int keys
+    get 0.5.3's labels), where Disco 0.5.4 under Python 3 dies with AttributeError.
     """
     if not isinstance(key, (str, bytes)):
-        raise TypeError("default_partition can only hash str or bytes keys, not %s (key %r). "
-                        "Convert keys to str/bytes in map, or pass partition=your_function."
-                        % (type(key).__name__, key))
+        key = str(key)
     return int(hashlib.md5(str_to_bytes(key)).hexdigest(), 16) % nr_partitions
 
 

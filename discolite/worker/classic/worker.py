@@ -7,6 +7,7 @@ Run as a script it speaks Disco's worker protocol, so job packs built here
 also run on a real Disco node.
 """
 import itertools
+import operator
 import os
 import random
 import sys
@@ -99,7 +100,8 @@ class Worker(BaseWorker):
                              "or a list of such lists: {0}".format(job_input))
         job_input = [_job_results(i) if isinstance(i, Job) else i for i in job_input]
         job_input = [u for i in job_input for u in (i if _is_results(i) else [i])]
-        input = inputlist(job_input, label=None if has_map else False, settings=job.settings)
+        input = inputlist(job_input, label=None if has_map else False,
+                          settings=_master_settings(job))
         if has_map:
             nr_reduces = self.getitem('partitions', job, jobargs) or 1
         elif input and all(ispartitioned(i) for i in input):
@@ -132,7 +134,18 @@ class Worker(BaseWorker):
         assert self['version'] == '%d.%d' % sys.version_info[:2], "Python version mismatch"
         params = self['params']
         self.inject_globals(task)
-        getattr(self, task.stage)(task, params)
+        program = self.get(task.stage)
+        if isinstance(program, dict):   # an external program packed by util.external()
+            task.makedirs()
+            self[task.stage] = external.prepare(self['ext_params'], task.stage, files=program,
+                                                directory=task.taskpath)
+            try:
+                getattr(self, task.stage)(task, params)
+                external.finish()
+            finally:
+                external.close()
+        else:
+            getattr(self, task.stage)(task, params)
 
     def inject_globals(self, task):
         names = {k: v for k, v in vars(func).items()
@@ -152,22 +165,31 @@ class Worker(BaseWorker):
                 inject(g, names)
 
     def status_iter(self, iterator, message, interval):
-        """Yield from ``iterator``, sending ``message % n`` every ``interval`` entries and at the end."""
-        n = 0
+        """Entries of ``iterator``, sending ``message % n`` every ``interval`` entries and
+        ``"Done: " + message % n`` at the end.
+
+        The entries flow through C iterators (``islice``/``zip``/``chain``), so counting
+        them adds no Python frame per entry; the messages go out when the next chunk is
+        asked for, exactly where a counting generator would send them.
+        """
         it = iter(iterator)
-        if interval:
+        counter = itertools.count()
+        step = interval or None
+        first = _FIRST
+
+        def chunks():
+            reads = n = 0
             while True:
                 before = n
-                for item in itertools.islice(it, interval):
-                    n += 1
-                    yield item
-                if n - before < interval:  # a short chunk (maybe empty): the input has ended
+                # zip stops on the exhausted islice without drawing from the counter
+                yield map(first, zip(itertools.islice(it, step), counter))
+                n = next(counter) - reads
+                reads += 1
+                if step is None or n - before < step:  # a short chunk: the input has ended
                     break
                 protocol.send('MSG', message % n)
-        else:
-            for n, item in enumerate(it, 1):
-                yield item
-        protocol.send('MSG', "Done: " + message % n)
+            protocol.send('MSG', "Done: " + message % n)
+        return itertools.chain.from_iterable(chunks())
 
     def output(self, task, label, streams):
         """The task's output for ``label`` (None: the unlabelled one), opened on first use."""
@@ -183,78 +205,33 @@ class Worker(BaseWorker):
         return replica_records(replicas, list(streams) + ([reader] if reader else []), params,
                                failed)
 
+    def records(self, inputs, streams, reader, params):
+        """The records of every input in turn, opened lazily; an input with one replica
+        is iterated directly (no generator layer per record)."""
+        chain = list(streams) + ([reader] if reader else [])
+
+        def each():
+            for _iid, _label, replicas in inputs:
+                if len(replicas) != 1:
+                    yield self.input_records(replicas, streams, reader, params)
+                    continue
+                stream = StreamCombiner(replicas[0], chain, params)
+                try:
+                    yield iter(stream)
+                finally:
+                    stream.close()
+        return itertools.chain.from_iterable(each())
+
     # -- stages
 
     def map(self, task, params):
         if self['save_results'] and self['partitions'] and not self['reduce']:
             raise NotImplementedError("Storing partitioned outputs in DDFS is not yet supported")
         inputs = self.get_inputs()
-        streams = self['map_output_stream']
-        fmap, combiner = self['map'], self['combiner']
-        partitions, partition = self['partitions'], self['partition']
-        fast_partition = partitions == 1 and partition is default_partition
-
-        def records():
-            for _iid, _label, replicas in inputs:
-                yield from self.input_records(replicas, self['map_input_stream'],
-                                              self['map_reader'], params)
-
-        source = records() if len(inputs) != 1 else self.input_records(
-            inputs[0][2], self['map_input_stream'], self['map_reader'], params)
+        source = self.records(inputs, self['map_input_stream'], self['map_reader'], params)
         entries = self.status_iter(source, "%d entries mapped", self['status_interval'])
         self['map_init'](entries, params)
-        outs = {}
-        bufs = {}
-        if combiner and (fast_partition or not partitions):
-            # The hot path of word count: one label, one buffer; same calls as the general loop.
-            part = 0 if partitions else None
-            buf = bufs[part] = {}
-            out = None
-            for entry in entries:
-                for key, value in fmap(entry, params):
-                    records_ = combiner(key, value, buf, False, params)
-                    if records_:
-                        if out is None:
-                            out = outs[part] = self.output(task, part, streams)
-                        for record in records_:
-                            if partitions:
-                                _check_key(record[0], partition, partitions, params)
-                            out.add(*record)
-            entries = ()
-        for entry in entries:
-            for key, value in fmap(entry, params):
-                if not partitions:
-                    part = None
-                elif fast_partition and type(key) in (str, bytes):
-                    part = 0
-                else:
-                    part = int(partition(key, partitions, params))
-                if combiner:
-                    buf = bufs.get(part)
-                    if buf is None:
-                        buf = bufs[part] = {}
-                    records_ = combiner(key, value, buf, False, params)
-                    if records_:
-                        out = outs.get(part) or outs.setdefault(part, self.output(task, part, streams))
-                        for record in records_:
-                            out.add(*record)
-                else:
-                    out = outs.get(part)
-                    if out is None:
-                        out = outs[part] = self.output(task, part, streams)
-                    out.add(key, value)
-        check = fast_partition and combiner
-        for part, buf in bufs.items():
-            if check:
-                for key in buf:
-                    _check_key(key, partition, partitions, params)
-            records_ = combiner(None, None, buf, True, params)
-            if records_:
-                out = outs.get(part) or outs.setdefault(part, self.output(task, part, streams))
-                for record in records_:
-                    if check:
-                        _check_key(record[0], partition, partitions, params)
-                    out.add(*record)
+        _Map(self, task, params).run(entries)
 
     def shuffle(self, task, params):
         """Concatenate the previous stage's outputs on this node, one file per label."""
@@ -317,13 +294,214 @@ class Worker(BaseWorker):
 
 
 _END = object()
+_FIRST = operator.itemgetter(0)
 
 
-def _check_key(key, partition, partitions, params):
-    """Keys default_partition cannot hash fail as on Disco (checked where records leave the
-    combiner, which is every distinct key, so the per-record hot loop stays lean)."""
-    if type(key) is not str and type(key) is not bytes:
-        partition(key, partitions, params)
+class _Map(object):
+    """The map loop (DISCO-SPEC §2.6 step 4-5), one specialised loop per case.
+
+    Observable behaviour is Disco's: ``int(partition(key, partitions, params))`` per
+    record gives the label, one combiner buffer per label is created when the label
+    is first reached, outputs open on their first record, and the final combiner
+    calls go through the buffers in creation order.  What changes is the cost:
+
+    * with ``default_partition`` the label of a str, bytes or int key is computed
+      once per task and memoised, and the memo hands back the label's buffer (or
+      output) directly, so a record costs one dict lookup.  Only exact str/bytes keys
+      go in the main memo and exact ints in their own one: keys of other types may
+      be equal to them (``1 == 1.0 == True``) while their labels differ;
+    * with ``partitions`` None/0, or 1 with ``default_partition`` and a combiner,
+      every record has the same label and the loop has no lookup at all.  There a
+      key ``default_partition`` cannot hash (a str with lone surrogates, an object
+      whose ``str()`` fails) fails the task where the combiner emits it;
+    * a custom ``partition`` function is still called once per record.
+    """
+
+    def __init__(self, worker, task, params):
+        self.worker, self.task, self.params = worker, task, params
+        self.fmap, self.combiner = worker['map'], worker['combiner']
+        self.partitions, self.partition = worker['partitions'], worker['partition']
+        self.streams = worker['map_output_stream']
+        self.slots = {}      # label -> combiner buffer or output's add(), in creation order
+        self.bylabel = {}    # id(buffer) -> label
+
+    def run(self, entries):
+        default = self.partition is default_partition
+        if not self.partitions:
+            single = None
+        elif self.partitions == 1 and default and self.combiner:
+            single = 0
+        else:
+            single = _END
+        if self.combiner:
+            if single is not _END:
+                self.combine_single(entries, single)
+            elif default:
+                self.combine_memo(entries)
+            else:
+                self.combine_custom(entries)
+            self.finish()
+        elif single is None:
+            self.plain_single(entries)
+        elif default:
+            self.plain_memo(entries)
+        else:
+            self.plain_custom(entries)
+
+    # -- slots
+
+    def slot(self, label):
+        """The buffer (or output add) of ``label``, created when first reached."""
+        slot = self.slots.get(label)
+        if slot is None:
+            if self.combiner:
+                slot = self.slots[label] = {}
+                self.bylabel[id(slot)] = label
+            else:
+                slot = self.slots[label] = self.worker.output(self.task, label, self.streams).add
+        return slot
+
+    def label(self, key):
+        return int(self.partition(key, self.partitions, self.params))
+
+    def memo_slot(self, key, memo, ints):
+        """The slot of a key the memo does not hold, memoising it when that is exact."""
+        t = type(key)
+        if t is int:
+            slot = ints.get(key)
+            if slot is None:
+                slot = ints[key] = self.slot(self.label(key))
+            return slot
+        slot = self.slot(self.label(key))
+        if t is str or t is bytes:
+            memo[key] = slot
+        return slot
+
+    def emit(self, buf, records):
+        label = self.bylabel[id(buf)]
+        add = self.worker.output(self.task, label, self.streams).add
+        check = label == 0 and self.partitions == 1 and self.partition is default_partition
+        for record in records:
+            if check:
+                _check_key(record[0], self.partition, self.params)
+            add(*record)
+
+    def finish(self):
+        params = self.params
+        for buf in self.slots.values():
+            records = self.combiner(None, None, buf, True, params)
+            if records:
+                self.emit(buf, records)
+
+    # -- with a combiner
+
+    def combine_single(self, entries, label):
+        fmap, combiner, params = self.fmap, self.combiner, self.params
+        entries = iter(entries)
+        for entry in entries:  # up to the first record, which creates the buffer
+            pairs = iter(fmap(entry, params))
+            for key, value in pairs:
+                buf = self.slot(label)
+                records = combiner(key, value, buf, False, params)
+                if records:
+                    self.emit(buf, records)
+                break
+            else:
+                continue
+            break
+        else:
+            return
+        for key, value in pairs:
+            records = combiner(key, value, buf, False, params)
+            if records:
+                self.emit(buf, records)
+        for entry in entries:
+            for key, value in fmap(entry, params):
+                records = combiner(key, value, buf, False, params)
+                if records:
+                    self.emit(buf, records)
+
+    def combine_memo(self, entries):
+        fmap, combiner, params = self.fmap, self.combiner, self.params
+        memo = {}
+        first = self.memo_slot
+        ints = {}
+        for entry in entries:
+            for key, value in fmap(entry, params):
+                try:
+                    buf = memo[key]
+                except (KeyError, TypeError):  # a new or an unhashable key
+                    buf = first(key, memo, ints)
+                records = combiner(key, value, buf, False, params)
+                if records:
+                    self.emit(buf, records)
+
+    def combine_custom(self, entries):
+        fmap, combiner, params = self.fmap, self.combiner, self.params
+        partition, partitions, slots = self.partition, self.partitions, self.slots
+        for entry in entries:
+            for key, value in fmap(entry, params):
+                label = int(partition(key, partitions, params))
+                buf = slots.get(label)
+                if buf is None:
+                    buf = self.slot(label)
+                records = combiner(key, value, buf, False, params)
+                if records:
+                    self.emit(buf, records)
+
+    # -- without one
+
+    def plain_single(self, entries):
+        fmap, params = self.fmap, self.params
+        entries = iter(entries)
+        for entry in entries:
+            pairs = iter(fmap(entry, params))
+            for key, value in pairs:
+                add = self.slot(None)
+                add(key, value)
+                break
+            else:
+                continue
+            break
+        else:
+            return
+        for key, value in pairs:
+            add(key, value)
+        for entry in entries:
+            for key, value in fmap(entry, params):
+                add(key, value)
+
+    def plain_memo(self, entries):
+        fmap, params = self.fmap, self.params
+        memo = {}
+        first = self.memo_slot
+        ints = {}
+        for entry in entries:
+            for key, value in fmap(entry, params):
+                try:
+                    add = memo[key]
+                except (KeyError, TypeError):
+                    add = first(key, memo, ints)
+                add(key, value)
+
+    def plain_custom(self, entries):
+        fmap, params = self.fmap, self.params
+        partition, partitions, slots = self.partition, self.partitions, self.slots
+        for entry in entries:
+            for key, value in fmap(entry, params):
+                label = int(partition(key, partitions, params))
+                add = slots.get(label)
+                if add is None:
+                    add = self.slot(label)
+                add(key, value)
+
+
+def _check_key(key, partition, params):
+    """Fail on a key ``default_partition`` cannot hash (with partitions=1 every other key
+    gets label 0, so only the exception matters)."""
+    if type(key) is bytes or (type(key) is str and key.isascii()):
+        return
+    partition(key, 1, params)
 
 
 class _Done(object):
@@ -399,3 +577,62 @@ def task_globals(task):
             'this_host': lambda: task.host,
             'this_partition': lambda: task.group_label,
             'this_inputs': this_inputs}
+
+
+# ----------------------------------------------------------------------------
+# Disco's module namespace: job code may import these explicitly
+# (``from disco.worker.classic.worker import get, this_partition, nop_map``).
+
+def get(*args, **kwargs):
+    """``Task.get``: an OOB value of the running task's job."""
+    return Task.get(*args, **kwargs)
+
+
+def put(*args, **kwargs):
+    """``Task.put``: store an OOB value for the running task's job."""
+    return Task.put(*args, **kwargs)
+
+
+def this_inputs():
+    """The replica lists of the running task's inputs."""
+    return [replicas for _iid, _label, replicas in protocol.get_inputs()]
+
+
+def this_name():
+    return Task.jobname
+
+
+def this_master():
+    return Task.master
+
+
+def this_host():
+    return Task.host
+
+
+def this_partition():
+    return Task.group_label
+
+
+def _reexport_func():
+    # Everything of func (so of task_io too), without hiding this module's own names
+    # or the builtins its code uses (func.map is only a documentation stub).
+    import builtins
+    g = globals()
+    for k, v in vars(func).items():
+        if not k.startswith('_') and k not in g and not hasattr(builtins, k):
+            g[k] = v
+
+
+_reexport_func()
+from discolite.worker.classic import external  # noqa: E402,F401
+def _master_settings(job):
+    """The job's settings with DISCO_MASTER set to the master it runs on, so that tag://
+    inputs are expanded by that master's DDFS."""
+    from discolite.settings import DiscoSettings
+    settings = job.settings
+    master = getattr(getattr(job, 'disco', None), '_master', None)
+    if master and settings['DISCO_MASTER'] != master:
+        settings = DiscoSettings(settings)
+        settings['DISCO_MASTER'] = master
+    return settings

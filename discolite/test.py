@@ -1,0 +1,264 @@
+"""Disco's test harness (``disco.test``): run Disco-style test modules unchanged.
+
+A test module written for Disco 0.5.4::
+
+    from disco.test import TestCase, TestJob
+
+    class MyJob(TestJob):
+        @staticmethod
+        def map(e, params):
+            yield e, 1
+
+    class MyTestCase(TestCase):
+        def serve(self, path):          # the test's input data server
+            return path
+
+        def runTest(self):
+            self.job = MyJob().run(input=self.test_server.urls(['a', 'b']))
+            self.assertResults(self.job, [(b'a', 1), (b'b', 1)])
+
+runs under pytest or unittest, against the in-process master (no ``DISCO_MASTER``)
+or the master ``DISCO_MASTER`` names.  When the class has a ``serve`` method,
+``setUp`` starts a threading HTTP server on ``DISCO_TEST_HOST:DISCO_TEST_PORT``
+whose GET replies are ``serve(path)``; ``test_server.urls(inputs)`` gives its URLs.
+``tearDown`` stops it and purges ``self.job`` unless ``DISCO_TEST_PURGE`` is empty.
+"""
+import os  # noqa: F401  (importable from here, as from Disco's module)
+import signal
+import threading
+import unittest
+import warnings
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from socketserver import ThreadingMixIn
+from threading import Thread
+
+from discolite import compat
+from discolite.compat import http_server, httplib, socket_server, str_to_bytes  # noqa: F401
+from discolite.core import Disco, result_iterator
+from discolite.ddfs import DDFS
+from discolite.error import CommError
+from discolite.job import Job
+from discolite.settings import DiscoSettings
+from discolite.util import iterify
+
+__all__ = ['SkipTest', 'InterruptTest', 'TestCase', 'TestJob', 'TestPipe', 'TestLoader',
+           'TestRunner', 'TestServer', 'FailedReply', 'handler', 'OK',
+           'INTERNAL_SERVER_ERROR']
+
+OK = 200
+INTERNAL_SERVER_ERROR = 500
+
+SkipTest = unittest.SkipTest
+
+
+class InterruptTest(SkipTest):
+    """SIGINT handler installed while a test runs: a Ctrl-C skips the running test
+    (its clean-up may not have finished) instead of killing the whole run."""
+
+    def __init__(self, test):
+        super(InterruptTest, self).__init__(
+            'Test interrupted: May not have finished cleaning up')
+        self.test = test
+
+    def __call__(self, signum, frame):
+        if getattr(self.test, 'is_running', False):
+            self.test.is_running = False
+            raise self
+
+
+class FailedReply(Exception):
+    """Raise from ``serve()`` to make the test server answer the request with HTTP 500."""
+
+
+def _body(data):
+    if data is None:
+        return b''
+    if isinstance(data, (bytes, str)):
+        return str_to_bytes(data)
+    return str(data).encode('utf-8')
+
+
+def handler(data_generator):
+    """The request handler class of a :class:`TestServer` serving ``data_generator(path)``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            # The path without its leading and trailing '/'; a query string stays.
+            path = self.path.strip('/')
+            try:
+                body = _body(data_generator(path))
+            except FailedReply as e:
+                self.send_error(INTERNAL_SERVER_ERROR, str(e))
+                return
+            self.send_response(OK)
+            self.send_header('Content-length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_request(self, *args, **kwargs):
+            pass   # one line per input fetched would drown the test output
+
+    return Handler
+
+
+class TestServer(ThreadingMixIn, HTTPServer):
+    """The input data server of a :class:`TestCase` (GET only)."""
+    __test__ = False
+    allow_reuse_address = True
+    daemon_threads = True
+
+    @classmethod
+    def create(cls, server_address, data_generator):
+        return cls(server_address, handler(data_generator))
+
+    def start(self):
+        # A daemon thread (Disco's is not): a test whose setUp failed before tearDown
+        # could stop the server must not keep the test process alive.
+        self._thread = Thread(target=self.serve_forever, name='disco-test-server')
+        self._thread.daemon = True
+        self._thread.start()
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+        thread = getattr(self, '_thread', None)
+        if thread is not None:
+            thread.join(10)
+
+    @property
+    def address(self):
+        host, port = self.server_address[:2]
+        return 'http://%s:%d' % (host, port)
+
+    def urls(self, inputs):
+        """A list of replica lists: ``urls([3, 5])`` -> ``[['http://h:p/3'], ['http://h:p/5']]``."""
+        return [['%s/%s' % (self.address, item) for item in iterify(input)]
+                for input in inputs]
+
+
+class TestCase(unittest.TestCase):
+    """``unittest.TestCase`` with Disco's helpers (see the module docstring)."""
+    settings = DiscoSettings()
+
+    # Python 3.12 removed these aliases; Disco's tests use them throughout.
+    assertEquals = unittest.TestCase.assertEqual
+    assert_ = unittest.TestCase.assertTrue
+
+    @property
+    def ddfs(self):
+        return DDFS(settings=self.settings)
+
+    @property
+    def disco(self):
+        return Disco(settings=self.settings)
+
+    @property
+    def nodes(self):
+        """``{host: max_workers}`` of the master's hosts that are not blacklisted."""
+        return {host: info['max_workers'] for host, info in self.disco.nodeinfo().items()
+                if not info.get('blacklisted')}
+
+    @property
+    def num_workers(self):
+        """The slots of all the master's hosts (blacklisted ones included)."""
+        return sum(info['max_workers'] for info in self.disco.nodeinfo().values())
+
+    @property
+    def test_server_address(self):
+        return (str(self.settings['DISCO_TEST_HOST']), int(self.settings['DISCO_TEST_PORT']))
+
+    def assertAllEqual(self, results, answers):
+        """Compare two iterables item by item, in order, to the end of the longer one."""
+        for result, answer in compat.zip_longest(results, answers):
+            self.assertEquals(result, answer)
+
+    def assertCommErrorCode(self, code, callable):
+        try:
+            ret = callable()
+        except CommError as e:
+            return self.assertEquals(code, e.code)
+        except Exception as e:
+            raise AssertionError('CommError not raised, got %s' % e)
+        raise AssertionError('CommError not raised (expected %d), returned %s' % (code, ret))
+
+    def assertResults(self, job, answers):
+        self.assertAllEqual(self.results(job), answers)
+
+    def results(self, job, **kwargs):
+        """The records of ``job``'s results, once it has finished."""
+        return result_iterator(job.wait(), **kwargs)
+
+    def run(self, result=None):
+        self.is_running = True
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, InterruptTest(self))
+        try:
+            with warnings.catch_warnings():
+                # Once per code location, not once per call: Disco-era tests make a
+                # deprecated call (e.g. randint with floats) a million times, and a test
+                # runner recording every one of them runs out of time and memory.
+                warnings.simplefilter('default', DeprecationWarning)
+                return super(TestCase, self).run(result)
+        finally:
+            self.is_running = False
+
+    def setUp(self):
+        if hasattr(self, 'serve'):
+            self.test_server = TestServer.create(self.test_server_address, self.serve)
+            self.test_server.start()
+
+    def tearDown(self):
+        if hasattr(self, 'serve') and getattr(self, 'test_server', None) is not None:
+            self.test_server.stop()
+        if getattr(self, 'job', None) is not None and self.settings['DISCO_TEST_PURGE']:
+            self.job.purge()
+
+
+class TestJob(Job):
+    """A ``Job`` profiled when ``DISCO_TEST_PROFILE`` is set (workers read job attributes)."""
+    __test__ = False   # not a pytest test class, despite its name
+
+    @property
+    def profile(self):
+        return bool(self.settings['DISCO_TEST_PROFILE'])
+
+
+class TestPipe(TestJob):
+    """A ``TestJob`` for the pipeline worker; subclasses set the class attribute ``pipeline``."""
+
+    def __init__(self):
+        try:
+            from discolite.worker.pipeline.worker import Worker
+        except ImportError as e:
+            raise ImportError('TestPipe needs the pipeline worker (discolite.worker.pipeline), '
+                              'which could not be imported: %s' % e)
+        super(TestPipe, self).__init__(worker=Worker())
+
+
+class TestLoader(unittest.TestLoader):
+    """Gives every ``TestCase`` class it loads these settings."""
+    __test__ = False
+
+    def __init__(self, settings):
+        super(TestLoader, self).__init__()
+        self.settings = settings
+
+    def loadTestsFromTestCase(self, testCaseClass):
+        if issubclass(testCaseClass, TestCase):
+            testCaseClass.settings = self.settings
+        return super(TestLoader, self).loadTestsFromTestCase(testCaseClass)
+
+
+class TestRunner(unittest.TextTestRunner):
+    """Runs tests by dotted name, verbosity from ``DISCO_DEBUG`` (off, log, trace)."""
+    __test__ = False
+
+    def __init__(self, settings):
+        debug_levels = {'off': 0, 'log': 1, 'trace': 2}
+        super(TestRunner, self).__init__(verbosity=debug_levels[settings['DISCO_DEBUG']])
+        self.settings = settings
+
+    def run(self, *names):
+        suite = TestLoader(self.settings).loadTestsFromNames(names)
+        return super(TestRunner, self).run(suite)
+
