@@ -243,3 +243,24 @@ def test_master_prints_the_page_url(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_pipeline_job_has_one_column_per_stage(master):
+    from tests.pipeline import pipejobs
+    disco = Disco(master.url)
+    words = [['raw://a_cat_sat'], ['raw://on_the_mat'], ['raw://the_cat_ran']]
+    job = pipejobs.WordCount(master=disco).run(input=words)
+    counts = dict(result_iterator(job.wait(poll_interval=0.05)))
+    flow = dataflow(master, job.name)
+    assert [(s['name'], s['grouping'], len(s['tasks'])) for s in flow['stages']] == \
+        [('map', 'split', 3), ('reduce', 'group_label', 2)]
+    maps, reduces = [s['tasks'] for s in flow['stages']]
+    assert sorted(i['input'] for t in maps for i in t['inputs']) == [0, 1, 2]
+    assert all(t['state'] == 'done' and t['records_out'] == 3 for t in maps)
+    map_ids = {t['id'] for t in maps}
+    for t in reduces:  # each reduce reads its label from the map tasks that wrote it
+        assert t['inputs'] and {i['task'] for i in t['inputs']} <= map_ids
+        assert len({i['label'] for i in t['inputs']}) == 1
+    assert sum(t['records_in'] for t in reduces) == 9
+    assert sum(t['records_out'] for t in reduces) == len(counts)
+    assert sorted(r['task'] for r in flow['results']) == sorted(t['id'] for t in reduces)

@@ -318,3 +318,41 @@ def test_dataflow_of_a_1000_task_job(browser, crowded):
     assert 'map:999' in browser.find_element(By().ID, 'detail').text
     screenshot(browser, 'dataflow-1000-tasks')
     assert_only_master(browser, url)
+
+
+def test_configuration_page_edits_the_node_table(browser, disco, web_master):
+    import json as _json
+    original = _json.loads(urllib.request.urlopen(web_master + '/disco/ctrl/load_config_table',
+                                                  timeout=10).read())
+    browser.get(web_master + '/config.html')
+    wait_for(lambda: len(find(browser, 'tr.noderow')) == len(original), message='the table')
+    try:
+        browser.find_element(By().ID, 'addnode').click()
+        row = find(browser, 'tr.noderow')[-1]
+        row.find_element(By().CSS_SELECTOR, '.host').send_keys('node2')
+        slots = row.find_element(By().CSS_SELECTOR, '.slots')
+        slots.clear()
+        slots.send_keys('3')
+        browser.find_element(By().CSS_SELECTOR, '#config button[type=submit]').click()
+        wait_for(lambda: browser.find_element(By().ID, 'configmsg').text == 'table saved!',
+                 message='saved')
+        table = _json.loads(urllib.request.urlopen(
+            web_master + '/disco/ctrl/load_config_table', timeout=10).read())
+        assert ['node2', '3'] in table
+        browser.get(web_master + '/')
+        wait_for(lambda: find(browser, '.node[data-host="node2"] .slots[data-slots="3"]'),
+                 message='node2 on the status page')
+        screenshot(browser, 'status-two-nodes')
+        # a bad table is refused with the master's message
+        browser.get(web_master + '/config.html')
+        wait_for(lambda: len(find(browser, 'tr.noderow')) == len(original) + 1, message='table')
+        browser.find_element(By().ID, 'addnode').click()
+        find(browser, 'tr.noderow')[-1].find_element(By().CSS_SELECTOR, '.host').send_keys(
+            'node2')
+        browser.find_element(By().CSS_SELECTOR, '#config button[type=submit]').click()
+        wait_for(lambda: 'duplicate nodes' in browser.find_element(By().ID, 'configmsg').text,
+                 message='the refusal')
+    finally:
+        req = urllib.request.Request(web_master + '/disco/ctrl/save_config_table',
+                                     data=_json.dumps(original).encode(), method='POST')
+        urllib.request.urlopen(req, timeout=10).read()
