@@ -366,6 +366,11 @@ class Dataflow(object):
         for position, (stage, grouping) in enumerate(pipeline):
             tasks = []
             groups = stage_tasks.get(stage)
+            if groups is None:  # e.g. a job reloaded after a restart: what the log and the
+                # index files know, without what each task read
+                ids = sorted({i for i, t in log.tasks.items() if t['stage'] == stage} |
+                             {i for i, x in indexes.items() if x[0] == stage})
+                groups = [(i, (None, None), []) for i in ids] if ids else None
             first = position == 0
             for taskid, group, task_inputs in groups or ():
                 ev = log.tasks.get(taskid, {})

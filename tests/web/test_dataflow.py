@@ -264,3 +264,33 @@ def test_pipeline_job_has_one_column_per_stage(master):
     assert sum(t['records_in'] for t in reduces) == 9
     assert sum(t['records_out'] for t in reduces) == len(counts)
     assert sorted(r['task'] for r in flow['results']) == sorted(t['id'] for t in reduces)
+
+
+def failing_map(line, params):
+    raise ValueError('no good: <b>%s</b>' % line)
+
+
+def test_a_task_that_kills_its_job_is_failed(master):
+    from discolite.error import JobError
+    disco = Disco(master.url)
+    job = Job(name='fails', master=disco).run(input=['raw://x'], map=failing_map)
+    with pytest.raises(JobError):
+        job.wait(poll_interval=0.05)
+    flow = dataflow(master, job.name)
+    assert flow['status'] == 'dead'
+    (task,) = flow['stages'][0]['tasks']
+    assert task['state'] == 'failed'
+    assert task['error'] == 'ValueError: no good: <b>x</b>'
+    assert flow['results'] == []
+
+
+def test_reloaded_job_without_task_records_still_shows_its_tasks(master):
+    disco = Disco(master.url)
+    job = Job(name='wc', master=disco).run(input=jobs.WORDS, map=jobs.word_map,
+                                            reduce=jobs.word_reduce, partitions=2)
+    job.wait(poll_interval=0.05)
+    master.scheduler.jobs[job.name].stage_tasks.clear()  # as a master restarted from disk has
+    flow = dataflow(master, job.name)
+    assert [len(s['tasks']) for s in flow['stages']] == [3, 1, 2]
+    assert all(t['state'] == 'done' and t['records_out'] for s in flow['stages']
+               for t in s['tasks'])

@@ -394,5 +394,13 @@
   $('joblink').setAttribute('href', disco.jobPage(name));
   if (!name) { disco.message($('missing'), 'No job name given: open dataflow.html?name=JOB.', 'error'); return; }
   window.addEventListener('resize', function () { drawArrows(lastArrows); });
-  disco.poll(refresh, 700);
+  // poll while the job runs; a big job's JSON is larger, so it is asked for less often
+  (function loop() {
+    refresh().then(function (again) {
+      if (again === false) return;
+      var tasks = data ? data.stages.reduce(function (n, s) { return n + s.tasks.length; }, 0)
+                       : 0;
+      setTimeout(loop, tasks > 2000 ? 3000 : tasks > 200 ? 1500 : 700);
+    }, function () { setTimeout(loop, 3000); });
+  })();
 })();
