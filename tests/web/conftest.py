@@ -56,6 +56,17 @@ def browser():
         driver.quit()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_page(request):
+    """Each browser test starts on a blank page with an empty network log (so requests of
+    the previous test's pages, to another master, are not counted against this one)."""
+    if 'browser' in request.fixturenames:
+        driver = request.getfixturevalue('browser')
+        driver.get('about:blank')
+        requested_urls(driver)
+    yield
+
+
 @pytest.fixture(scope='session')
 def web_master(tmp_path_factory):
     """URL of a `discolite master` subprocess (2 workers) on loopback."""
