@@ -356,3 +356,18 @@ def test_configuration_page_edits_the_node_table(browser, disco, web_master):
         req = urllib.request.Request(web_master + '/disco/ctrl/save_config_table',
                                      data=_json.dumps(original).encode(), method='POST')
         urllib.request.urlopen(req, timeout=10).read()
+
+
+def test_blacklist_button_flags_the_node(browser, disco, web_master):
+    browser.get(web_master + '/')
+    button = wait_for(lambda: find(browser, '.node[data-host="localhost"] button'),
+                      message='the node box')[0]
+    try:
+        button.click()
+        wait_for(lambda: find(browser, '.node.blacklisted[data-host="localhost"] .flag'),
+                 message='the blacklisted flag')
+        assert disco.request('/disco/ctrl/get_blacklist') in ('["localhost"]', b'["localhost"]')
+        find(browser, '.node[data-host="localhost"] button')[0].click()
+        wait_for(lambda: not find(browser, '.node.blacklisted'), message='whitelisted again')
+    finally:
+        disco.whitelist('localhost')
