@@ -64,6 +64,7 @@ def _fresh_page(request):
         driver = request.getfixturevalue('browser')
         driver.get('about:blank')
         requested_urls(driver)
+        driver.get_log('browser')
     yield
 
 
@@ -139,4 +140,6 @@ def assert_only_master(driver, master_url):
     foreign = [u for u in urls if not u.startswith('data:') and
                (urlsplit(u).scheme, urlsplit(u).netloc) != (origin.scheme, origin.netloc)]
     assert not foreign, foreign
+    errors = [e['message'] for e in driver.get_log('browser') if e['level'] == 'SEVERE']
+    assert not errors, errors  # no script error, no request or style the policy refused
     return urls
