@@ -1,5 +1,4 @@
 """The dataflow endpoint, the static pages and `discolite ui`, without a browser."""
-import io
 import json
 import os
 import pickle
@@ -294,3 +293,12 @@ def test_reloaded_job_without_task_records_still_shows_its_tasks(master):
     assert [len(s['tasks']) for s in flow['stages']] == [3, 1, 2]
     assert all(t['state'] == 'done' and t['records_out'] for s in flow['stages']
                for t in s['tasks'])
+
+
+def test_teaching_doc_shows_the_screenshot_the_browser_tests_take():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, 'docs', 'teaching.md')) as f:
+        text = f.read()
+    assert '](images/dataflow-wordcount.png)' in text and 'discolite ui @' in text
+    with open(os.path.join(root, 'docs', 'images', 'dataflow-wordcount.png'), 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
