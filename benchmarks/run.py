@@ -132,7 +132,7 @@ def counter_wc(paths):
 def discolite_wc(disco, paths, partitions, sort=False):
     job = Job(master=disco).run(input=paths, map=wc_map, combiner=wc_combiner,
                                 reduce=wc_reduce, partitions=partitions, sort=sort)
-    result = dict(result_iterator(job.wait(poll_interval=0.02)))
+    result = dict(result_iterator(job.wait(poll_interval=2)))
     disco.purge(job.name)
     return result
 
@@ -311,7 +311,7 @@ def bench_big(corpus, small_mb, big_mb, workers, partitions):
           'peak RSS of every process' % (big_mb, small_mb, partitions, workers))
     figures = {}
     for mb in (small_mb, big_mb):
-        paths = make_corpus(corpus, mb, files=8, seed=5)
+        paths = make_corpus(corpus, mb, files=8, seed=1 if mb == small_mb else 5)
         with tempfile.TemporaryDirectory(prefix='discolite-bench-data-') as data, \
                 Master(DISCOLITE_WORKERS=workers, DISCOLITE_DATA=data) as m:
             disco = Disco(m.url)
@@ -457,15 +457,15 @@ def main(argv=None):
         if 'wc' in only:
             paths = make_corpus(corpus, wc_mb, files=8, seed=1)
             bench_wordcount(paths, wc_mb, args.repeats, args.workers, args.partitions, use_dask)
-        if 'big' in only:
-            bench_big(corpus, wc_mb if args.quick else 100, big_mb, args.workers,
-                      max(args.partitions))
         if 'sort' in only:
             bench_sort(corpus, sort_mb, args.workers)
         if 'others' in only:
             ran = other_benchmarks(['dispatch', 'inline', 'load'], args.quick)
             if 'dispatch' not in ran:
                 bench_tiny(10 if args.quick else args.tiny_runs, args.workers)
+        if 'big' in only:
+            bench_big(corpus, wc_mb if args.quick else 100, big_mb, args.workers,
+                      max(args.partitions))
     finally:
         if args.corpus is None:
             shutil.rmtree(corpus, ignore_errors=True)

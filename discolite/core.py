@@ -12,6 +12,12 @@ from discolite.transport import Request, transport_for
 from discolite.util import iterify, inputlist
 from discolite.worker.classic.func import chain_reader, map_input_stream, notifier
 from discolite.worker.task_io import replica_records
+# Importable from here, as on Disco.
+from discolite import func  # noqa: F401,E402
+from discolite.comm import download  # noqa: F401,E402
+from discolite.compat import basestring  # noqa: F401,E402
+from discolite.eventmonitor import EventMonitor  # noqa: F401,E402
+from discolite.util import proxy_url  # noqa: F401,E402
 
 
 class Continue(Exception):

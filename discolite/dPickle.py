@@ -59,6 +59,9 @@ def rebuild_function(code, defaults, name, qualname=None, module=None):
     return func
 
 
+_MARSHALLED = {}  # id(code) -> (code, marshal bytes): a client submits the same functions often
+
+
 class Pickler(pickle.Pickler):
     def reducer_override(self, obj):
         if isinstance(obj, types.FunctionType) and not _by_reference(obj):
@@ -68,7 +71,13 @@ class Pickler(pickle.Pickler):
                     "Cannot ship function %r (%s): it is a closure over %s. Disco rebuilds job "
                     "functions from their code alone; pass the values through params or "
                     "functools.partial instead." % (obj.__qualname__, _where(obj), free))
-            return rebuild_function, (marshal.dumps(obj.__code__), obj.__defaults__,
+            known = _MARSHALLED.get(id(obj.__code__))
+            if known is None or known[0] is not obj.__code__:
+                if len(_MARSHALLED) > 4096:
+                    _MARSHALLED.clear()
+                known = _MARSHALLED[id(obj.__code__)] = (obj.__code__,
+                                                          marshal.dumps(obj.__code__))
+            return rebuild_function, (known[1], obj.__defaults__,
                                       obj.__name__, obj.__qualname__, obj.__module__)
         return NotImplemented
 

@@ -12,7 +12,7 @@ import os
 import random
 import re
 from io import BytesIO
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from discolite.error import CommError, DiscoError
 from discolite.settings import DiscoSettings
@@ -96,6 +96,12 @@ def urltoken(url):
     return auth.split(':')[1] if ':' in auth else auth
 
 
+def _q(name):
+    """A name as it goes into a URL path: valid DDFS names unchanged, anything else
+    percent-encoded, so the master (not the HTTP library) refuses it."""
+    return quote(name, safe='@:')
+
+
 class BlobReader(object):
     """An open blob (``pull``): ``read()``, ``len()``, ``url``."""
 
@@ -130,8 +136,13 @@ class DDFS(object):
             host = str(master)[len('disco://'):].rstrip('/')
             master = 'http://%s:%s' % (host, self.settings['DISCO_PORT'])
         if not master:
-            from discolite.master import default_master
-            master = default_master().url
+            from discolite.schemes import active_task
+            task = active_task()  # in a task: its master, as DISCO_MASTER on a Disco node
+            if task is not None and getattr(task, 'master', None):
+                master = task.master
+            else:
+                from discolite.master import default_master
+                master = default_master().url
         self.master = str(master).rstrip('/')
         self.settings['DISCO_MASTER'] = self.master
 
@@ -209,6 +220,7 @@ class DDFS(object):
     def _resolve(self, tag):
         """``<master>/ddfs/tag/<name>`` (or the tag URL's own host)."""
         _auth, host, name = _split(tag)
+        name = _q(name)
         if host:
             if ':' not in host:
                 host = '%s:%s' % (host, self.settings['DISCO_PORT'])
@@ -238,15 +250,15 @@ class DDFS(object):
         return self.get(tag, token=token)['user-data']
 
     def getattr(self, tag, attr, token=None):
-        return self._json('GET', tag, '/' + attr, token=token)
+        return self._json('GET', tag, '/' + _q(attr), token=token)
 
     def setattr(self, tag, attr, val, token=None):
         """Set an attribute (a string; a list of entries for ``ddfs:urls``); returns
         ``[raw answer bytes]`` as Disco's client does."""
-        return [self._tag_request('PUT', tag, '/' + attr, json.dumps(val), token=token)]
+        return [self._tag_request('PUT', tag, '/' + _q(attr), json.dumps(val), token=token)]
 
     def delattr(self, tag, attr, token=None):
-        return self._json('DELETE', tag, '/' + attr, token=token)
+        return self._json('DELETE', tag, '/' + _q(attr), token=token)
 
     def delete(self, tag, token=None):
         """Delete the tag (a missing one too): ``'deleted'``."""
@@ -267,7 +279,7 @@ class DDFS(object):
 
     def list(self, prefix=''):
         """Names of the live tags starting with ``prefix``, sorted."""
-        body = self._request('GET', '%s/ddfs/tags/%s' % (self.master, prefix),
+        body = self._request('GET', '%s/ddfs/tags/%s' % (self.master, _q(prefix)),
                              token=self.settings['DDFS_READ_TOKEN'])
         return json.loads(body.decode('utf-8'))
 
@@ -362,6 +374,11 @@ class DDFS(object):
         if path is not None:
             with open(path, 'rb') as f:
                 return f.read()
+        scheme, rest = util.schemesplit(url)
+        if scheme == 'disco' and '/ddfs/' in rest and \
+                util.local_roots(util.netloc.parse(rest.split('/', 1)[0]).host, ddfs=True):
+            # a blob of a DDFS in this process that is not there (any more)
+            raise CommError("b'Not found.'", url, 404)
         if url.startswith(('disco://', 'dir://')):
             url = util.urlresolve(url)
         if not url.startswith(('http://', 'https://', 'local://')):
@@ -412,7 +429,7 @@ class DDFS(object):
                                                 ('include', ','.join(forceon)),
                                                 ('replicas', replicas)) if v])
             targets = json.loads(self._request(
-                'GET', '%s/ddfs/new_blob/%s?%s' % (self.master, target, qs)).decode('utf-8'))
+                'GET', '%s/ddfs/new_blob/%s?%s' % (self.master, _q(target), qs)).decode('utf-8'))
             try:
                 return [self._upload(t, source) for t in targets]
             except CommError as e:

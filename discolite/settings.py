@@ -96,6 +96,12 @@ class DiscoSettings(dict):
         'DISCOLITE_KEEP_GLOBALS': "False", # True: job functions keep their module globals
         'DISCOLITE_EXTERNAL_WORKERS': "False",  # True: run discolite's own job packs as
                                            # worker executables (Disco's worker protocol)
+        # job: a pool process serves the tasks of one job, then a fresh one replaces it;
+        # task: a fresh process for every task, as on Disco.
+        'DISCOLITE_ISOLATION': "'job'",
+        # True: processes a task starts (even setsid daemons) are killed when it ends;
+        # False: they live until the job's pool processes are replaced (its end).
+        'DISCOLITE_KILL_TASK_PROCESSES': "True",
     }
 
     globals = dict(globals())
@@ -130,7 +136,11 @@ class DiscoSettings(dict):
         if key in self.settings_file:
             return self.settings_file[key]
         if key in self.defaults:
-            return eval(self.defaults[key], self.globals, self)
+            code = _COMPILED.get(key)
+            if code is None or code[0] != self.defaults[key]:
+                code = _COMPILED[key] = (self.defaults[key],
+                                         compile(self.defaults[key], key, 'eval'))
+            return eval(code[1], self.globals, self)  # compiled once: a job pickles all of them
         raise KeyError(key)
 
     def get(self, key, default=None):
@@ -144,7 +154,16 @@ class DiscoSettings(dict):
         return dict.__contains__(self, key) or key in os.environ or key in self.settings_file
 
     def __reduce__(self):
-        return type(self), (dict((k, self[k]) for k in self.defaults if k != 'DISCO_MASTER' or self.is_set(k)),)
+        # Every job pickles its settings: evaluating ~55 defaults (host name, login ...)
+        # each time is most of packing a small job, so the result is kept for as long as
+        # what it depends on (explicit items, environment, settings file) is unchanged.
+        global _REDUCED
+        key = (repr(sorted(dict.items(self))), tuple(os.environ.items()),
+               repr(sorted(self.settings_file.items())))
+        if _REDUCED is None or _REDUCED[0] != key:
+            _REDUCED = (key, dict((k, self[k]) for k in self.defaults
+                                  if k != 'DISCO_MASTER' or self.is_set(k)))
+        return type(self), (dict(_REDUCED[1]),)
 
     @property
     def env(self):
@@ -153,7 +172,10 @@ class DiscoSettings(dict):
         return env
 
 
-_CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn')}
+_COMPILED = {}  # default expression -> its code object (see DiscoSettings.__getitem__)
+_REDUCED = None  # (what it depends on, the values) of the last DiscoSettings.__reduce__
+_CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn'),
+            'DISCOLITE_ISOLATION': ('job', 'task')}
 _POSITIVE_INT = ('DISCOLITE_WORKERS', 'DISCOLITE_NODES')
 _NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT')
 _NONNEG_FLOAT = ('DISCOLITE_RETRY_DELAY',)
@@ -194,7 +216,8 @@ def validate(settings):
         if value not in choices:
             raise DiscoError("Invalid setting %s=%r: expected one of %s"
                              % (key, value, ', '.join(choices)))
-        if value not in multiprocessing.get_all_start_methods():
+        if key == 'DISCOLITE_START_METHOD' and \
+                value not in multiprocessing.get_all_start_methods():
             raise DiscoError("Invalid setting %s=%r: this platform supports only %s"
                              % (key, value, ', '.join(multiprocessing.get_all_start_methods())))
         out[key] = value
@@ -204,6 +227,11 @@ def validate(settings):
         raise DiscoError("Invalid setting DISCOLITE_KEEP_GLOBALS=%r: expected True or False"
                          % (keep,))
     out['DISCOLITE_KEEP_GLOBALS'] = flag in _TRUE
+    kill = settings['DISCOLITE_KILL_TASK_PROCESSES']
+    if str(kill).strip().lower() not in _TRUE + _FALSE:
+        raise DiscoError("Invalid setting DISCOLITE_KILL_TASK_PROCESSES=%r: expected True or "
+                         "False" % (kill,))
+    out['DISCOLITE_KILL_TASK_PROCESSES'] = str(kill).strip().lower() in _TRUE
     external = settings['DISCOLITE_EXTERNAL_WORKERS']
     out['DISCOLITE_EXTERNAL_WORKERS'] = str(external).lower() in _TRUE
     out['DISCOLITE_DATA'] = settings['DISCOLITE_DATA'] or ''

@@ -19,6 +19,8 @@ import threading
 from hashlib import md5
 from itertools import chain, groupby, repeat
 
+from discolite.compat import (basestring, bytes_to_str, pickle_dumps, pickle_loads,  # noqa: F401
+                              sort_cmd, str_to_bytes)  # importable from here, as on Disco
 from discolite.error import CommError, DataError, DiscoError
 from discolite.settings import DiscoSettings
 

@@ -154,9 +154,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._error(400, 'Bad Content-Length.')
             return False
-        job = path.startswith('/disco/job/') or \
-            (self.command == 'PUT' and '/' not in path[len('/ddfs/'):])  # a blob upload
-        if length > (MAX_JOBPACK if job else MAX_BODY):
+        job = path.startswith('/disco/job/')
+        blob = self.command == 'PUT' and '/' not in path[len('/ddfs/'):]  # a blob upload
+        if length > (MAX_JOBPACK if job or blob else MAX_BODY):
             self.close_connection = True  # the unread body must not be parsed as a request
             self._error(413, 'Job packet too large' if job else 'Request body too large')
             return False

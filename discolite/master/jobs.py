@@ -68,6 +68,7 @@ class JobRecord(object):
         self.input_items = [] if self.classic else \
             [tuple(i) for i in pack.jobdict['inputs']]  # [(label, size, replicas)]
         self.in_pool = in_pool
+        self.shuffle_here = False         # the master may do its small shuffles (shuffle.py)
         self.status = 'active'
         self.start = time.time()
         self.timestamp = timestamp(self.start)

@@ -1,49 +1,80 @@
 """Worker processes for the in-process master.
 
-Each slot is one long-lived process with its own duplex pipe; the scheduler
-waits on every pipe *and* every process sentinel at once, so a worker that
-dies (SIGKILL, out of memory, ``os._exit``) is noticed at once and replaced.
-Unlike ``multiprocessing.Pool``, nothing here can block on a dead worker.
+Each slot is a pair of processes sharing one duplex pipe with the master:
+
+* the **keeper** (the process multiprocessing starts) loads discolite once and
+  never runs task code.  It forks the **worker**, which runs tasks, and forks a
+  fresh worker each time the previous one finishes its job (or, with
+  ``DISCOLITE_ISOLATION=task``, each task), so a process never runs tasks of two
+  jobs and a new worker is ready before the next job's task arrives: a fork of a
+  small clean process, not a process start.
+* the keeper is a *child subreaper* (Linux ``PR_SET_CHILD_SUBREAPER``) and so is
+  the worker: every process a task starts, including daemons that ``setsid`` and
+  double-fork, stays below them, so the worker can kill what its task left at the
+  end of each task and the keeper kills and reaps whatever remains when a worker
+  dies.  The keeper also reaps everything below it, so nothing is left as a zombie
+  for the master to reap (which matters where the master is PID 1).
+
+The scheduler waits on every pipe *and* every keeper's sentinel at once, so a
+worker that dies (SIGKILL, out of memory, ``os._exit``) is noticed at once: its
+keeper exits with the worker's status and the slot is replaced.  Unlike
+``multiprocessing.Pool``, nothing here can block on a dead worker.
+
+A worker is replaced (the keeper forks a new one; the master keeps the slot)
+when it is told its job has ended (``release``), after a task that failed (ERROR,
+FATAL: task code may have left the process in a state the next task should not
+inherit), and after every task in ``task`` isolation.  It says so with a byte on
+a private pipe before it exits; any other exit is a crash.  Because the worker
+reads its pipe in order and exits right after such a message, the master may send
+the next task at once: the new worker reads it.
 
 Threads: only the scheduler thread creates, waits on, reaps and removes slots
-(:meth:`Pool.fill`, :meth:`Pool.wait`, :meth:`Pool.remove`).  Any thread
-holding the scheduler lock may :meth:`Pool.retire` a slot: that only sends
-SIGKILL and marks it, and the scheduler thread then sees the death through the
-sentinel and cleans up.  So no descriptor is ever closed under a ``wait()``,
-and every worker is a child of the long-lived scheduler thread (the
-``PR_SET_PDEATHSIG`` signal that kills workers when the master dies is tied to
-the thread that forked them).
+(:meth:`Pool.fill`, :meth:`Pool.wait`, :meth:`Pool.remove`).  Any thread holding
+the scheduler lock may :meth:`Pool.retire` a slot: that only signals the keeper
+(which kills its worker and exits) and marks the slot; the scheduler thread sees
+the death through the sentinel.  So no descriptor is ever closed under a
+``wait()``.
 
-A slot whose task failed (ERROR, FATAL) is retired too: task code may have
-left the process in a state the next task should not inherit (resource
-limits, signal handlers, half-imported modules, a fragmented heap).
-
-Nothing outlives the master: each worker leads its own process group (killed
-with it, taking along whatever its task started), dies of ``PR_SET_PDEATHSIG``
-when the master dies, and has a tiny watchdog process that kills the group if
-the worker dies first (see :func:`_start_group_watchdog`).
+Nothing outlives the master: a keeper dies of ``PR_SET_PDEATHSIG`` (a signal it
+catches to kill its worker and everything below first), a worker dies with its
+keeper, and each keeper leads a process group that the master also kills.
 """
 import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import select
 import signal
 import sys
 import time
 import types
 
-PROCESS_NAME = 'discolite-worker'  # the name ps/top show for pool processes (first 15 chars)
+PROCESS_NAME = 'discolite-worker'  # the name ps/top show for worker processes (first 15 chars)
+KEEPER_NAME = 'discolite-keep'
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+_PR_SET_CHILD_SUBREAPER = 36
+_REPLACE = b'R'
+_KEEPER_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGUSR1}
+
+_libc = None
 
 
-def _die_with_parent():
-    """Ask Linux to SIGKILL this process when the master process dies, and name it."""
+def _prctl(option, arg):
+    """``prctl(option, arg)``; False where it is not available (not Linux)."""
+    global _libc
     try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        libc.prctl(15, PROCESS_NAME.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+        if _libc is None:
+            import ctypes
+            _libc = ctypes.CDLL(None, use_errno=True)
+        return _libc.prctl(option, arg, 0, 0, 0) == 0
     except Exception:
-        pass
+        return False
+
+
+def _set_name(name):
+    _prctl(_PR_SET_NAME, name.encode()[:15])
 
 
 def _release_forkserver():
@@ -66,101 +97,249 @@ def _release_forkserver():
         pass
 
 
-def _prctl(option, arg):
-    import ctypes
-    ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0)
+# -- the processes below a subreaper
 
-
-def _start_group_watchdog():
-    """Fork a tiny process that SIGKILLs this worker's process group once the worker is gone.
-
-    Processes that task code starts (``subprocess``, ``multiprocessing``) belong to the
-    worker's group.  When the master is killed outright, the worker dies of its death
-    signal and nothing else would be left to stop them; the watchdog is told of the
-    worker's death by its own death signal (SIGUSR1, caught) and kills the group.
-    """
-    worker = os.getpid()
-    group = os.getpgid(0)
+def _children(pid):
+    """Direct children of ``pid`` (from /proc/<pid>/task/*/children, else a /proc scan)."""
     try:
-        pid = os.fork()
+        tids = os.listdir('/proc/%d/task' % pid)
     except OSError:
-        return
-    if pid:
-        return
+        return []
+    kids = []
     try:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGINT, signal.SIGTERM})
-        os.setpgid(0, 0)  # out of the group it will kill
-        _prctl(1, signal.SIGUSR1)  # PR_SET_PDEATHSIG
-        _prctl(15, b'discolite-watch')  # PR_SET_NAME
-        os.closerange(3, 1 << 16)  # hold none of the worker's pipes open
-        if os.getppid() == worker:
-            signal.sigwait({signal.SIGUSR1})
-        os.killpg(group, signal.SIGKILL)
-    except BaseException:
-        pass
-    os._exit(0)
+        for tid in tids:
+            with open('/proc/%d/task/%s/children' % (pid, tid)) as f:
+                kids.extend(int(k) for k in f.read().split())
+        return kids
+    except FileNotFoundError:
+        pass  # a kernel without CONFIG_PROC_CHILDREN
+    except OSError:
+        return kids
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open('/proc/%s/stat' % entry) as f:
+                    stat = f.read()
+                if int(stat[stat.rindex(')') + 2:].split()[1]) == pid:
+                    kids.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return kids
 
 
-def child_main(conn, roots, keep_globals, parent_pid):
-    """Loop of a pool process: run tasks sent by the master until told to exit."""
-    _die_with_parent()
+def descendants(pid):
+    """Every process below ``pid`` (children first)."""
+    out, todo = [], [pid]
+    while todo:
+        kids = _children(todo.pop())
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def kill_descendants(timeout=5.0):
+    """SIGKILL and reap every process below this one; returns how many were killed.
+
+    Called by a subreaper, which inherits the orphans of whatever it kills, so
+    repeating "kill all we see, reap" until no child is left reaches the whole tree,
+    even processes forked while we were killing their parents.
+    """
+    me = os.getpid()
+    killed = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in descendants(me):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            return killed
+        if time.monotonic() > deadline:
+            return killed
+        time.sleep(0.001)
+
+
+def end_task_processes():
+    """After a task: kill (and reap) whatever it started.  Cheap when it started nothing."""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return 0  # no child at all; as a subreaper, that means no descendant either
+    return kill_descendants()
+
+
+# -- the keeper and its worker
+
+def child_main(conn, roots, keep_globals, parent_pid, options=None):
+    """The keeper: forks one worker after another until the master stops it."""
+    options = dict(options or {})
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGUSR1)  # caught below: kill the worker's tree, exit
     _release_forkserver()
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(0)  # the master died before we got here
     try:
-        os.setpgid(0, 0)  # our own process group: killing it also kills what the task started
+        os.setpgid(0, 0)  # our own group: away from a terminal's Ctrl-C, killed with us
     except OSError:
         pass
-    else:
-        _start_group_watchdog()
+    signal.pthread_sigmask(signal.SIG_BLOCK, _KEEPER_SIGNALS)
+    options['subreaper'] = _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    _set_name(KEEPER_NAME)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the master's to handle
     # A Disco task is an ordinary process: job code may start processes of its own
     # (multiprocessing refuses to in a daemonic one).  The master still kills us.
     multiprocessing.current_process()._config['daemon'] = False
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from discolite import dPickle, util
-    from discolite.worker import execute, protocol
+    _preload()
     dPickle.KEEP_GLOBALS = keep_globals
     for host, root in roots:
         util.register_local_root(host, root)
+    keeper = os.getpid()
+    import gc
+    gc.collect()
+    gc.freeze()  # workers' collections never walk (and so never copy) the keeper's objects
+    while True:
+        status_r, status_w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            time.sleep(0.05)
+            continue
+        if pid == 0:
+            try:
+                os.close(status_r)
+                _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+                if os.getppid() != keeper:
+                    os._exit(1)
+                if options['subreaper']:
+                    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+                _set_name(PROCESS_NAME)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _KEEPER_SIGNALS)
+                _worker_loop(conn, status_w, options)
+            finally:
+                os._exit(1)
+        os.close(status_w)
+        status = _watch(pid)
+        try:
+            replace = os.read(status_r, 1) == _REPLACE
+        except OSError:
+            replace = False
+        os.close(status_r)
+        kill_descendants()
+        if status is None:  # told to stop (by the master, or by its death)
+            os._exit(0)
+        if not replace:  # the worker crashed: the master sees the same status from us
+            _exit_like(status)
+
+
+def _preload():
+    """Import once, in the keeper, what every task imports: each worker starts with it."""
+    import importlib
+    for name in ('discolite.worker.classic.worker', 'discolite.task', 'discolite.job',
+                 'discolite.alias', 'discolite.fileutils', 'discolite.oobstore', 'importlib.abc',
+                 'discolite.schemes.scheme_raw', 'discolite.schemes.scheme_file',
+                 'discolite.schemes.scheme_dir', 'discolite.schemes.scheme_disco',
+                 'discolite.schemes.scheme_http'):
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+    from discolite.worker import _alias_disco
+    _alias_disco()
+
+
+def _watch(worker):
+    """Wait until ``worker`` exits (its wait status) or we must stop (None; it is killed)."""
+    while True:
+        sig = signal.sigwait(_KEEPER_SIGNALS)
+        if sig != signal.SIGCHLD:
+            try:
+                os.kill(worker, signal.SIGKILL)
+            except OSError:
+                pass
+            return None
+        try:
+            while True:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    break
+                if pid == worker:
+                    return status
+        except ChildProcessError:
+            pass
+
+
+def _exit_like(status):
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            if sig != signal.SIGKILL:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+            os.kill(os.getpid(), sig)
+        except (OSError, ValueError):
+            pass
+        os._exit(128 + sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+def _worker_loop(conn, status_fd, options):
+    """Run tasks of one job until replaced: ``release``, a failed task, or ``task`` isolation."""
+    from discolite.worker import JobCache, execute, protocol
+    conn.send(('hello', os.getpid()))
+    cache = JobCache()
+    per_task = options.get('isolation') == 'task'
+    kill_children = options.get('kill_children', True) and options.get('subreaper')
     base_path = list(sys.path)
-    base_cwd = os.getcwd()
+    setup = None
     while True:
         try:
             msg = conn.recv()
         except (EOFError, OSError):
-            return
+            os._exit(0)
+        if msg[0] == 'release':
+            break
         if msg[0] != 'task':
-            return
-        _, payload, inputs, jobhome, pythonpath = msg
-        before = set(sys.modules)
+            os._exit(0)
+        _, fields, inputs, new_setup = msg
+        if new_setup is not None:
+            setup = new_setup
+        base, jobhome, pythonpath = setup
+        payload = dict(base)
+        payload.update(fields)
+        done = False
         try:
             os.chdir(jobhome)
-            sys.path[:0] = [os.path.join(jobhome, p) for p in pythonpath]
-            execute(payload, protocol.PipeChannel(conn, inputs))
-        except Exception as e:  # the channel itself failed: report and carry on
+            sys.path[:] = [os.path.join(jobhome, p) for p in pythonpath] + base_path
+            # what the task started is killed before the master hears that it ended
+            channel = protocol.PipeChannel(conn, inputs, end_task_processes if kill_children
+                                           else None)
+            done = execute(payload, channel, cache)
+        except Exception as e:  # the channel itself failed: report and go
             try:
                 conn.send(('ERROR', 'discolite pool process: %s: %s' % (type(e).__name__, e)))
             except Exception:
-                return
-        finally:
-            sys.path[:] = base_path
-            try:
-                os.chdir(base_cwd)
-            except OSError:
-                os.chdir('/')
-            prefix = os.path.realpath(jobhome) + os.sep
-            for name in set(sys.modules) - before:
-                path = getattr(sys.modules.get(name), '__file__', None) or ''
-                if path and os.path.realpath(path).startswith(prefix):
-                    del sys.modules[name]
+                os._exit(1)
+        if kill_children:
+            end_task_processes()  # in case no message ended the task
+        if not done or per_task:
+            break
+    os.write(status_fd, _REPLACE)
+    os._exit(0)
 
 
 class Slot(object):
-    """One worker process and the task it is running (``None`` when idle).
+    """One keeper/worker pair, the task it is running (``None`` when idle) and its job.
 
-    ``retired`` is set once the slot must not get new work (it was killed, or
-    its last task failed); it leaves the pool when its process is reaped.
+    ``job`` is the name of the job the current worker serves (None: a fresh worker);
+    ``loaded`` the job whose setup the current worker has been sent.  ``retired`` is
+    set once the slot must not get new work (it was killed); it leaves the pool when
+    its keeper is reaped.
     """
 
     def __init__(self, pool, index):
@@ -169,7 +348,7 @@ class Slot(object):
         fork = pool.ctx.get_start_method() == 'fork'
         self.process = pool.ctx.Process(target=child_main, name='%s-%d' % (PROCESS_NAME, index),
                                         args=(child, pool.roots, pool.keep_globals,
-                                              os.getpid() if fork else None),
+                                              os.getpid() if fork else None, pool.options),
                                         daemon=True)
         try:
             with (contextlib.nullcontext() if fork else _main_module_hidden()):
@@ -178,11 +357,19 @@ class Slot(object):
             child.close()
         self.conn = parent
         self.task = None
+        self.job = None
+        self.loaded = None
+        self.worker_pid = None    # the current worker's pid, once it has said hello
         self.retired = False
-        self.exitcode = None      # set once the process has been reaped
+        self.exitcode = None      # set once the keeper has been reaped
 
     @property
     def pid(self):
+        """The pid of the process that runs the tasks (the keeper's until the worker is known)."""
+        return self.worker_pid or self.process.pid
+
+    @property
+    def keeper_pid(self):
         return self.process.pid
 
     def __repr__(self):
@@ -207,48 +394,70 @@ def _main_module_hidden():
 
 
 class Pool(object):
-    """``size`` worker processes (slots) that the scheduler thread keeps filled."""
+    """``size`` slots that the scheduler thread keeps filled.
 
-    def __init__(self, size, start_method, roots, keep_globals=False):
+    ``isolation``: ``job`` (a worker serves one job) or ``task`` (one task);
+    ``kill_children``: kill what a task started when it ends (else when its job ends).
+    """
+
+    def __init__(self, size, start_method, roots, keep_globals=False, isolation='job',
+                 kill_children=True):
         self.ctx = multiprocessing.get_context(start_method)
         if start_method == 'forkserver':
             self.ctx.set_forkserver_preload(['discolite.worker.classic.worker'])
         self.roots = roots
         self.keep_globals = keep_globals
+        self.options = {'isolation': isolation, 'kill_children': kill_children}
+        self.isolation = isolation
         self.size = size
         self.slots = []
         self._next = 0
+        self._poll = None        # select.poll over every pipe and sentinel, rebuilt on change
+        self._fds = {}
 
     # -- scheduler thread only
 
     def fill(self):
-        """Start processes until ``size`` live (non-retired) slots exist."""
+        """Start keepers until ``size`` live (non-retired) slots exist."""
         while sum(1 for s in self.slots if not s.retired) < self.size:
             slot = Slot(self, self._next)
             self._next += 1
             self.slots.append(slot)
+            self._poll = None
+
+    def _poller(self, extra):
+        if self._poll is None:
+            self._poll = select.poll()
+            self._fds = {}
+            for slot in self.slots:
+                self._fds[slot.conn.fileno()] = (slot, True)
+                self._fds[slot.process.sentinel] = (slot, False)
+            for fd in extra:
+                self._fds[fd] = (None, False)
+            for fd in self._fds:
+                self._poll.register(fd, select.POLLIN)
+        return self._poll
 
     def wait(self, extra, timeout):
         """Wait for messages or deaths. Returns ``[(slot, msg)]``; ``msg`` None means it died.
 
-        A dead slot is reaped and removed from the pool before this returns; call
-        :meth:`fill` to replace it.
+        ``extra``: file descriptors to wake up on too.  A dead slot is reaped and
+        removed from the pool before this returns; call :meth:`fill` to replace it.
         """
-        waitables = {}
-        for slot in self.slots:
-            waitables[slot.conn] = slot
-            waitables[slot.process.sentinel] = slot
-        ready = multiprocessing.connection.wait(list(waitables) + list(extra), timeout)
+        poll = self._poller(extra)
+        try:
+            ready = poll.poll(None if timeout is None else max(0, timeout) * 1000)
+        except InterruptedError:
+            ready = []
         events = []
         dead = []
-        for obj in ready:
-            slot = waitables.get(obj)
+        for fd, _mask in ready:
+            slot, is_conn = self._fds.get(fd, (None, False))
             if slot is None or slot in dead:
                 continue
-            if obj is slot.conn:
-                try:
-                    while slot.conn.poll():
-                        events.append((slot, slot.conn.recv()))
+            if is_conn:
+                try:  # one message per wake-up: poll() says again if there are more
+                    self._received(slot, slot.conn.recv(), events)
                 except (EOFError, OSError):
                     dead.append(slot)
             else:
@@ -256,22 +465,31 @@ class Pool(object):
         for slot in dead:
             try:
                 while slot.conn.poll():  # drain what it said before dying
-                    events.append((slot, slot.conn.recv()))
+                    self._received(slot, slot.conn.recv(), events)
             except (EOFError, OSError):
                 pass
             self.remove(slot)
             events.append((slot, None))
         return events
 
+    @staticmethod
+    def _received(slot, msg, events):
+        if msg[0] == 'hello':
+            slot.worker_pid = msg[1]
+        elif msg[0] == 'batch':
+            events.extend((slot, m) for m in msg[1])
+        else:
+            events.append((slot, msg))
+
     def remove(self, slot):
-        """Reap ``slot``'s process (killing it if needed) and drop it from the pool."""
+        """Reap ``slot``'s keeper (killing it if needed) and drop it from the pool."""
         if slot.process.exitcode is None:
             _kill(slot.process)
             slot.process.join(5)
         else:
             slot.process.join()
         slot.exitcode = slot.process.exitcode
-        _kill_group(slot.pid)  # a task's own child processes do not outlive its worker
+        _kill_group(slot.keeper_pid)  # stragglers of its group, if the keeper was SIGKILLed
         slot.conn.close()
         try:
             slot.process.close()
@@ -279,50 +497,108 @@ class Pool(object):
             pass
         if slot in self.slots:
             self.slots.remove(slot)
+        self._poll = None
 
     # -- any thread holding the scheduler lock
+
+    def take(self, job):
+        """An idle slot for a task of ``job`` (a JobRecord), or None.
+
+        A worker already serving the job first, then a fresh one; failing both, a
+        worker serving another job that has no task on it right now is released
+        (its replacement is ready in about a millisecond).
+        """
+        fresh = other = None
+        for slot in self.slots:
+            if slot.task is not None or slot.retired:
+                continue
+            if slot.job == job.name:
+                return slot
+            if slot.job is None:
+                fresh = fresh or slot
+            else:
+                other = other or slot
+        if fresh is None and other is not None:
+            self.release(other)
+            fresh = other
+        return fresh
 
     def idle(self):
         """Slots that may take a task now."""
         return [s for s in self.slots if s.task is None and not s.retired]
 
-    def run(self, slot, task, payload, inputs, jobhome, pythonpath):
-        """Send ``task`` to ``slot``'s process; its messages come back through :meth:`wait`."""
+    def run(self, slot, task, fields, inputs, setup):
+        """Send ``task`` to ``slot``'s worker; its messages come back through :meth:`wait`.
+
+        ``setup`` is what the worker needs to know about the job on the task's
+        node (the payload fields that are the same for all those tasks, the job
+        home, the PYTHONPATH); it goes only when the worker does not have it yet.
+        """
         slot.task = task
+        slot.job = task.job.name
+        key = (slot.job, task.node)
+        if slot.loaded == key:
+            setup = None
+        slot.loaded = key
         try:
-            slot.conn.send(('task', payload, inputs, jobhome, pythonpath))
+            slot.conn.send(('task', fields, inputs, setup))
         except (OSError, ValueError):
             pass  # the process has just died: wait() reports it and the task is retried
 
+    def finished(self, slot, ok):
+        """``slot``'s task ended (DONE when ``ok``, else ERROR/FATAL)."""
+        slot.task = None
+        if not ok or self.isolation == 'task':
+            slot.job = slot.loaded = slot.worker_pid = None  # the worker replaces itself
+
+    def release(self, slot):
+        """Replace ``slot``'s idle worker by a fresh one (its job has ended)."""
+        if slot.job is not None and slot.task is None and not slot.retired:
+            slot.job = slot.loaded = slot.worker_pid = None
+            try:
+                slot.conn.send(('release',))
+            except (OSError, ValueError):
+                pass
+
+    def release_job(self, name):
+        """Replace the idle workers that served job ``name``."""
+        for slot in self.slots:
+            if slot.job == name and slot.task is None:
+                self.release(slot)
+
     def retire(self, slot):
-        """Stop giving ``slot`` work and SIGKILL its process; the scheduler thread reaps it."""
+        """Stop giving ``slot`` work and have its keeper kill everything and exit.
+
+        The scheduler thread reaps it (:meth:`wait`) and starts a new slot.
+        """
         slot.retired = True
         slot.task = None
-        _kill(slot.process)
+        try:
+            slot.process.terminate()  # SIGTERM: the keeper kills its worker's tree, then exits
+        except Exception:
+            pass
 
-    def close(self, timeout=1.0):
-        """Stop every process: idle ones exit when asked, the rest are killed."""
+    def close(self, timeout=5.0):
+        """Stop every slot: keepers kill their workers and whatever those started."""
         for slot in self.slots:
-            if slot.task is None and not slot.retired:
-                try:
-                    slot.conn.send(('exit',))
-                except Exception:
-                    _kill(slot.process)
-            else:
-                _kill(slot.process)
+            try:
+                slot.process.terminate()
+            except Exception:
+                pass
         deadline = time.time() + timeout
         for slot in self.slots:
             slot.process.join(max(0, deadline - time.time()))
             if slot.process.exitcode is None:
                 _kill(slot.process)
                 slot.process.join(5)
-            _kill_group(slot.pid)
+            _kill_group(slot.keeper_pid)
             slot.conn.close()
         self.slots = []
+        self._poll = None
 
 
 def _kill(process):
-    """SIGKILL the process and its process group (anything its tasks started)."""
+    """SIGKILL the keeper and its process group (the worker, unless a task moved it)."""
     _kill_group(process.pid)
     try:
         process.kill()
@@ -331,7 +607,7 @@ def _kill(process):
 
 
 def _kill_group(pid):
-    """SIGKILL what is left of the process group led by ``pid`` (a pool process leads its own).
+    """SIGKILL what is left of the process group led by ``pid`` (a keeper leads its own).
 
     Safe after the leader has been reaped: Linux does not reuse a pid while a process
     group of that id still exists, so this reaches only that group's stragglers.

@@ -70,6 +70,7 @@ from discolite.master import names
 from discolite.master.events import EventLog, duration
 from discolite.master.jobs import JobRecord, TaskRecord, new_jobname
 from discolite.master.nodes import BLACKLIST_AFTER, Nodes, node_names
+from discolite.master import shuffle
 from discolite.master.pool import Pool
 from discolite.master.storage import inside
 
@@ -113,7 +114,9 @@ class Scheduler(object):
         self.accept_new_jobs = True
         self.pool = Pool(self.nodes.capacity(), config['DISCOLITE_START_METHOD'],
                          [(self.host, self.storage.disco_data)],
-                         config['DISCOLITE_KEEP_GLOBALS'])
+                         config['DISCOLITE_KEEP_GLOBALS'],
+                         isolation=config.get('DISCOLITE_ISOLATION', 'job'),
+                         kill_children=config.get('DISCOLITE_KILL_TASK_PROCESSES', True))
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
@@ -191,6 +194,9 @@ class Scheduler(object):
                 timeout = 0.5
             else:
                 timeout = self._assign()
+            due = self._flush_events()
+            if due is not None and (timeout is None or due < timeout):
+                timeout = due
         events = self.pool.wait([self._wake_r], timeout)
         try:
             os.read(self._wake_r, 4096)
@@ -208,6 +214,19 @@ class Scheduler(object):
                         self._fatal(task, 'discolite master error: %s: %s'
                                     % (type(e).__name__, e))
         return False
+
+    def _flush_events(self):
+        """Write the event lines that have waited long enough; seconds until the next are due."""
+        next_due = None
+        for job in self.active.values():
+            due = job.events.due()
+            if due is None:
+                continue
+            if due <= 0:
+                job.events.flush()
+            elif next_due is None or due < next_due:
+                next_due = due
+        return next_due
 
     # ------------------------------------------------------------------ submission
 
@@ -337,7 +356,7 @@ class Scheduler(object):
         nodes = self.nodes
         if not nodes.has_free_slot():
             return self._next_due(time.time())
-        idle = self.pool.idle()
+        free = len(self.pool.idle())
         now = time.time()
         next_due = None
         for job in list(self.active.values()):
@@ -348,7 +367,7 @@ class Scheduler(object):
                 due = delayed[0][0] - now
                 next_due = due if next_due is None else min(next_due, due)
             while ready and len(job.running) < job.max_cores:
-                if job.in_pool and not idle:
+                if job.in_pool and not free:
                     break
                 if not job.in_pool:
                     external = self.master.external
@@ -357,11 +376,33 @@ class Scheduler(object):
                 node = nodes.place(ready[0], job.force_local, job.force_remote)
                 if node is None:
                     break
+                if job.shuffle_here and not node.failing and \
+                        ready[0].stage in shuffle.SHUFFLE_STAGES:
+                    bylabel = shuffle.plan(ready[0])
+                    if bylabel is not None:  # small: the master copies it, no round trip
+                        task = ready.popleft()
+                        self.task_started(job, task, node)
+                        shuffle.run(self, task, bylabel, self.task_payload(job, task))
+                        delayed, ready = job.delayed, job.ready  # the next stage's, maybe
+                        continue
+                slot = None
+                if job.in_pool and not node.failing:
+                    slot = self.pool.take(job)  # a worker that serves this job, or a fresh one
+                    if slot is None:
+                        break
+                    free -= 1
                 task = ready.popleft()
+                try:
+                    self._home(job, node.host)
+                except Exception as e:  # e.g. a full disk on that node: retried elsewhere
+                    self._fail_on(node, job, task, 'cannot unpack the job home on %s: %s'
+                                  % (node.host, e))
+                    continue
                 if node.failing:
-                    self._fail_on(node, job, task)
+                    self._fail_on(node, job, task, 'emulated node failure: every task '
+                                                   'started on it fails')
                 elif job.in_pool:
-                    self._run(idle.pop(), job, task, node)
+                    self._run(slot, job, task, node)
                 else:
                     self.task_started(job, task, node)
                     self.master.run_external(job, task)
@@ -371,11 +412,10 @@ class Scheduler(object):
         dues = [job.delayed[0][0] - now for job in self.active.values() if job.delayed]
         return max(0.0, min(dues)) if dues else None
 
-    def _fail_on(self, node, job, task):
-        """A task started on a failing node fails at once (an emulated broken node)."""
+    def _fail_on(self, node, job, task, why):
+        """``task`` fails as soon as it starts on ``node`` (a broken node)."""
         self.task_started(job, task, node)
-        self.task_failed(task, 'WARNING: [%s] Node %s failed (emulated node failure: every '
-                               'task started on it fails)' % (task.name, node.host),
+        self.task_failed(task, 'WARNING: [%s] Node %s failed (%s)' % (task.name, node.host, why),
                          crashed=True)
 
     def _home(self, job, host):
@@ -395,13 +435,17 @@ class Scheduler(object):
 
     def task_payload(self, job, task):
         """The TASK message a worker gets for ``task`` (Disco's field names and meanings)."""
-        return {'taskid': task.taskid, 'master': self.master.url,
+        payload = self.job_payload(job, task.node)
+        payload.update(_task_fields(task))
+        return payload
+
+    def job_payload(self, job, node):
+        """The fields of a TASK payload that are the same for every task of ``job`` on ``node``."""
+        return {'master': self.master.url,
                 'disco_port': self.master.disco_port, 'put_port': self.master.disco_port,
                 'ddfs_data': self.storage.ddfs_root, 'disco_data': self.storage.disco_data,
-                'stage': task.stage, 'grouping': task.grouping,
-                'group': [task.group[0], task.node if task.group[1] is None else task.group[1]],
-                'jobfile': job.homes[task.node][1],
-                'jobname': job.name, 'host': task.node}
+                'jobfile': job.homes.get(node, (None, job.jobfile))[1], 'jobname': job.name,
+                'host': node}
 
     def task_started(self, job, task, node=None):
         """Mark ``task`` running on ``node`` (the scheduler calls this before handing it to a
@@ -410,7 +454,7 @@ class Scheduler(object):
             return
         node = node or self.nodes.get(self.host)
         task.node = node.host
-        task.jobhome = self._home(job, node.host)[0]
+        task.jobhome = job.homes.get(node.host, (job.jobhome,))[0]
         node.running += 1
         _recount(job, task, WAITING, RUNNING)
         task.state = 'running'
@@ -432,8 +476,10 @@ class Scheduler(object):
     def _run(self, slot, job, task, node=None):
         self.task_started(job, task, node)
         task.slot = slot
-        self.pool.run(slot, task, self.task_payload(job, task), task.inputs, task.jobhome,
-                      job.pythonpath)
+        # a pool worker serves one job: what is the same for all its tasks goes once
+        self.pool.run(slot, task, _task_fields(task),
+                      task.inputs, (self.job_payload(job, task.node), task.jobhome,
+                                    job.pythonpath))
 
     # ------------------------------------------------------------------ messages
 
@@ -450,10 +496,11 @@ class Scheduler(object):
             return
         mtype, payload = msg
         self.handle(task, mtype, payload)
-        if mtype == 'DONE' and slot.task is task:
-            slot.task = None
-        elif mtype in ('ERROR', 'FATAL') and not slot.retired:
-            self.pool.retire(slot)  # a fresh process for the next task
+        if slot.task is task and not slot.retired and mtype in ('DONE', 'ERROR', 'FATAL'):
+            # after ERROR/FATAL the worker replaces itself: a fresh process for the next task
+            self.pool.finished(slot, mtype == 'DONE')
+            if task.job.status != 'active':
+                self.pool.release(slot)  # that was the job's last task
 
     def handle(self, task, mtype, payload):
         """Apply one worker message (pool or worker protocol) to ``task``."""
@@ -473,6 +520,8 @@ class Scheduler(object):
             self.task_failed(task, 'WARNING: [%s] %s' % (task.name, payload))
         elif mtype == 'FATAL':
             self._fatal(task, payload)
+        elif mtype == 'JOBINFO':  # a pool worker has loaded the job (see shuffle.py)
+            job.shuffle_here = bool(payload.get('shuffle_here')) and job.classic
 
     def _throttled(self, task):
         """Disco's MSG throttle (spec 2.11), on the times Disco's worker would have sent them.
@@ -523,7 +572,12 @@ class Scheduler(object):
                 self._end_job(job, 'dead', 'ERROR: [%s] Failed to save results to DDFS: %s'
                               % (task.name, e))
                 return
-        task.items = self._output_items(job, task)
+        if getattr(task, 'saved', None) and not job.classic:
+            # a pipeline's saved outputs are data items: the DDFS blobs (stage results)
+            task.items = [groupings.DataItem(label, size, urls)
+                          for (label, _path, size), urls in zip(task.outputs, task.saved)]
+        else:
+            task.items = self._output_items(job, task)
         task.outputs = []
         job.events.add('master', 'SYS: [%s] Received results from %s' % (task.name, task.node))
         if job.remaining == 0:
@@ -623,7 +677,10 @@ class Scheduler(object):
     def _fatal(self, task, message):
         job = task.job
         if task.state == 'running':
-            _recount(job, task, RUNNING, FAILED)
+            # Disco counts the FATAL as a failure and the task as waiting again, like the
+            # job's other tasks once it is killed (captures pipeline_*_jobinfo)
+            _recount(job, task, RUNNING, WAITING)
+            job.counts[task.stage][FAILED] += 1
             job.running.discard(task)
             node = self._stopped(task)
             if node is not None:
@@ -639,6 +696,7 @@ class Scheduler(object):
         if job.status != 'active':
             return
         self._stop_tasks(job)
+        self.pool.release_job(job.name)  # fresh processes for the next job
         job.events.add('master', message)
         job.status = status
         job.finished = time.time()
@@ -705,7 +763,7 @@ class Scheduler(object):
         with self.lock:
             job = self.jobs.pop(name, None)
             if job is not None and job.status == 'active':
-                pids = [t.slot.pid for t in job.running if t.slot is not None]
+                pids = [t.slot.keeper_pid for t in job.running if t.slot is not None]
                 self._end_job(job, 'dead', 'WARN: Job killed')
             if job is not None:
                 job.events.close()
@@ -737,6 +795,11 @@ class Scheduler(object):
                 if left <= 0:
                     return
                 self.changed.wait(left)
+
+
+def _task_fields(task):
+    return {'taskid': task.taskid, 'stage': task.stage, 'grouping': task.grouping,
+            'group': [task.group[0], task.node if task.group[1] is None else task.group[1]]}
 
 
 def _local_hosts(group_host, task_inputs):

@@ -60,6 +60,7 @@ class Storage(object):
         self.ddfs_root = os.path.join(self.root, 'ddfs')
         for d in (self.disco_data, self.master_root, self.ddfs_root):
             os.makedirs(d, exist_ok=True)
+        self._index_dirs = {}     # job name -> (its .disco directory, its URL prefix)
 
     def checked(self, path):
         """``path`` if it resolves strictly inside the data root, else UnsafePath."""
@@ -88,16 +89,29 @@ class Storage(object):
     def write_index(self, job, stage, taskid, outputs, host=None):
         """Write the index file of one task run on node ``host``; returns its ``dir://`` URL."""
         name = '%s-%d-%d.results' % (stage, taskid, int(time.time() * 1e6))
-        directory = os.path.join(self.jobhome(job, host), '.disco')
-        os.makedirs(directory, exist_ok=True)
-        lines = []
-        for label, path, size in outputs:
-            url = path if '://' in path else self.data_url(job, path, host)
-            lines.append('%d %s %d\n' % (label, url, size))
-        with open(self.checked(os.path.join(directory, name)), 'w') as f:
-            f.write(''.join(lines))
         host = host or self.host
-        return 'dir://%s/%s/.disco/%s' % (host, self.job_url_prefix(job, host), name)
+        key = (_name(job), host)
+        known = self._index_dirs.get(key)
+        if known is None:  # paths checked once per job and node, not for every task
+            if len(self._index_dirs) > 1000:
+                self._index_dirs.clear()
+            known = self._index_dirs[key] = (os.path.join(self.jobhome(job, host), '.disco'),
+                                             self.job_url_prefix(job, host))
+        directory, prefix = known
+        data = 'disco://%s/%s/' % (host, prefix)
+        text = ''.join(['%d %s %d\n' % (label, path if '://' in path else data + path, size)
+                        for label, path, size in outputs])
+        path = os.path.join(directory, name)
+        if os.sep in name or name.startswith('.'):
+            self.checked(path)  # a stage name (pipeline jobs) with a separator in it
+        try:
+            f = open(path, 'w')
+        except FileNotFoundError:  # the job's first index (directories made once per job)
+            os.makedirs(directory, exist_ok=True)
+            f = open(path, 'w')
+        with f:
+            f.write(text)
+        return 'dir://%s/%s/.disco/%s' % (host, prefix, name)
 
     def resolve_data_path(self, relpath):
         """Map ``/disco/<relpath>`` to a file under the data dir; None if it escapes or is absent."""
@@ -130,6 +144,8 @@ class Storage(object):
         """Delete the job's events; with ``data`` also its job home and task outputs.  Its DDFS
         data (OOB values, saved results) stays, as on Disco (docs/differences.md)."""
         name = _record_name(job)
+        for key in [k for k in self._index_dirs if k[0] == name]:
+            del self._index_dirs[key]
         events, home = self.master_dir(name), self.jobhome(name)
         shutil.rmtree(events, ignore_errors=True)
         if data:

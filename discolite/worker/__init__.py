@@ -144,32 +144,30 @@ class Worker(dict):
 
     def jobhome(self, job, **jobargs):
         """The job home zip: discolite itself, the job's module, required files and modules."""
+        extra = []
+        for path in self._job_module_files(job):
+            extra.append((_strip(path), path))
+        if not self.bin.startswith(LIB_PREFIX):
+            extra.append((self.bin, '/' + self.bin))
+        files = self.getitem('required_files', job, jobargs) or {}
+        if isinstance(files, dict):
+            extra.extend((_safe_arcname(relpath), data) for relpath, data in files.items())
+        else:
+            extra.extend((LIB_PREFIX + os.path.basename(path), path) for path in files)
+        for mod in self.getitem('required_modules', job, jobargs) or ():
+            if isinstance(mod, (tuple, list)):
+                extra.extend(_module_files(*mod))
+        if not extra:
+            return library_zip()  # nothing of the job's own: no need to rewrite the zip
         buf = io.BytesIO(library_zip())
-        names = set()
         with zipfile.ZipFile(buf, 'a', zipfile.ZIP_DEFLATED) as z:
-            names.update(z.namelist())
-
-            def add(arcname, data):
+            names = set(z.namelist())
+            for arcname, source in extra:  # source: a path, or the bytes of a required file
                 if arcname not in names:
                     names.add(arcname)
+                    data = source if isinstance(source, (bytes, bytearray)) else _read(source)
                     z.writestr(zipfile.ZipInfo(arcname, (1980, 1, 1, 0, 0, 0)), data,
                                zipfile.ZIP_DEFLATED)
-
-            for path in self._job_module_files(job):
-                add(_strip(path), _read(path))
-            if not self.bin.startswith(LIB_PREFIX):
-                add(self.bin, _read('/' + self.bin))
-            files = self.getitem('required_files', job, jobargs) or {}
-            if isinstance(files, dict):
-                for relpath, data in files.items():
-                    add(_safe_arcname(relpath), data)
-            else:
-                for path in files:
-                    add(LIB_PREFIX + os.path.basename(path), _read(path))
-            for mod in self.getitem('required_modules', job, jobargs) or ():
-                if isinstance(mod, (tuple, list)):
-                    for arcname, path in _module_files(*mod):
-                        add(arcname, _read(path))
         return buf.getvalue()
 
     @staticmethod
@@ -338,13 +336,78 @@ def _node_settings(task):
     ``disco://<its host>/disco/...`` local files and other hosts reachable at its DISCO_PORT."""
     from discolite import util
     if task.host and task.disco_data and os.path.isdir(task.disco_data):
-        util.register_local_root(task.host, task.disco_data)
+        ddfs = task.ddfs_data if task.ddfs_data and os.path.isdir(task.ddfs_data) else None
+        util.register_local_root(task.host, task.disco_data, ddfs)
     if task.disco_port and 'DISCO_PORT' not in os.environ:
         os.environ['DISCO_PORT'] = str(task.disco_port)
 
 
-def execute(payload, channel):
-    """Run one task described by a TASK payload. Returns True when it sent DONE."""
+class JobCache(object):
+    """The job data of the one job a pool process serves, read from the job file once.
+
+    The job file holds every input of the job; reading and unpickling it for each
+    task made a task's cost grow with the job.  The first task loads it; the
+    objects are then pickled again without ``jobargs['input']`` (the part that
+    grows), and each task unpickles that small copy and gets the input list back,
+    so every task still starts from fresh job objects and fresh function globals,
+    as in a new process on Disco.  Objects that cannot be pickled again are shared
+    by the job's tasks instead.
+    """
+
+    def __init__(self):
+        self.jobfile = None
+        self.slim = None
+        self.shared = None
+        self.inputs = None
+        self.info = None  # what the master should know about the job, once (JOBINFO)
+
+    def jobobjs(self, task):
+        """``(job, jobargs)`` for ``task`` (which belongs to the cached job, or replaces it)."""
+        if task.jobfile != self.jobfile:
+            self.jobfile = None
+            dPickle.new_globals()
+            job, jobargs = task.jobobjs
+            self.inputs = self.slim = self.shared = None
+            if isinstance(jobargs, dict) and 'input' in jobargs:
+                self.inputs = jobargs['input']
+                jobargs = dict(jobargs)
+                del jobargs['input']
+            try:
+                self.slim = dPickle.dumps((job, jobargs), -1)
+            except Exception:
+                self.shared = task._jobobjs
+            self.jobfile = task.jobfile
+            self.info = {'shuffle_here': _standard_shuffle(job, task._jobobjs[1])}
+            return task._jobobjs
+        if self.shared is not None:
+            return self.shared
+        dPickle.new_globals()
+        job, jobargs = dPickle.loads(self.slim)
+        if self.inputs is not None:
+            jobargs['input'] = self.inputs
+        return job, jobargs
+
+
+def _standard_shuffle(job, jobargs):
+    """True when the job's shuffle stages are the classic Worker's own and are not profiled,
+    so the master may do small ones itself (``discolite.master.shuffle``)."""
+    try:
+        from discolite.worker.classic.worker import Worker as Classic
+        worker = job.worker
+        cls = type(worker)
+        return isinstance(worker, Classic) and all(
+            getattr(cls, name) is getattr(Classic, name)
+            for name in ('shuffle', 'map_shuffle', 'reduce_shuffle', 'run', 'start', 'end')) \
+            and not worker.getitem('profile', job, jobargs)
+    except Exception:
+        return False
+
+
+def execute(payload, channel, cache=None):
+    """Run one task described by a TASK payload. Returns True when it sent DONE.
+
+    ``cache``: a :class:`JobCache` kept by a pool process across its job's tasks.
+    """
     global active_task
     from discolite.task import Task
     protocol.CHANNEL = channel
@@ -357,8 +420,14 @@ def execute(payload, channel):
     sys.stdout = sys.stderr = protocol.MessageWriter()
     active_task = task
     try:
-        dPickle.new_globals()
-        job, jobargs = task.jobobjs
+        if cache is not None:
+            job, jobargs = task._jobobjs = cache.jobobjs(task)
+            if cache.info is not None:
+                channel.send('JOBINFO', cache.info)
+                cache.info = None
+        else:
+            dPickle.new_globals()
+            job, jobargs = task.jobobjs
         job.worker.start(task, job, **jobargs)
         return True
     except BaseException as exc:

@@ -121,11 +121,23 @@ _ATTR_OPS = ('LOAD_ATTR', 'LOAD_METHOD')
 _GLOBAL_OPS = ('LOAD_GLOBAL', 'LOAD_NAME')
 
 
+_SCANNED = {}  # code object -> the names scanner() yields for it (a client packs many jobs)
+
+
 def scanner(func_code):
     """Yield the global names a code object (and its nested code) uses as ``name.attr``.
 
     Disco's scanner read bytecode as 3-byte instructions and finds nothing since
     Python 3.6; this one reads it with :mod:`dis`, so it works on any Python 3."""
+    names = _SCANNED.get(func_code)
+    if names is None:
+        if len(_SCANNED) > 4096:
+            _SCANNED.clear()
+        names = _SCANNED[func_code] = tuple(_scan(func_code))
+    return iter(names)
+
+
+def _scan(func_code):
     prev = None
     for ins in dis.get_instructions(func_code):
         if ins.opname in _ATTR_OPS and prev is not None and prev.opname in _GLOBAL_OPS:
@@ -133,7 +145,7 @@ def scanner(func_code):
         prev = ins
     for const in func_code.co_consts:
         if isinstance(const, types.CodeType):
-            yield from scanner(const)
+            yield from _scan(const)
 
 
 def _injected_names():

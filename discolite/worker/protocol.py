@@ -100,14 +100,38 @@ class StreamChannel(Channel):
 
 
 class PipeChannel(Channel):
-    """Messages to the master over a multiprocessing connection; INPUT answered locally."""
+    """Messages to the master over a multiprocessing connection; INPUT answered locally.
 
-    def __init__(self, conn, inputs):
+    From its first OUTPUT on, a task is wrapping up: its messages are held and go to
+    the master in one ``('batch', [...])`` with the DONE, ERROR or FATAL that ends it,
+    so the master handles one message where it would have handled four.
+    """
+
+    TERMINAL = ('DONE', 'ERROR', 'FATAL')
+
+    def __init__(self, conn, inputs, on_end=None):
         self.conn = conn
         self.inputs = inputs
+        self.held = None
+        self.on_end = on_end  # called before the message that ends the task goes out
 
     def send(self, type, payload=''):
-        self.conn.send((type, payload))
+        if type in self.TERMINAL and self.on_end is not None:
+            on_end, self.on_end = self.on_end, None
+            on_end()
+        if self.held is None and type != 'OUTPUT':
+            self.conn.send((type, payload))
+            return
+        if self.held is None:
+            self.held = []
+        self.held.append((type, payload))
+        if type in self.TERMINAL:
+            self.flush()
+
+    def flush(self):
+        held, self.held = self.held, None
+        if held:
+            self.conn.send(('batch', held))
 
     def request(self, type, payload=''):
         if type == 'INPUT':

@@ -7,6 +7,7 @@ compressed. ``data`` is the concatenation of ``pickle.dumps((k, v), 1)``.
 A zero-length hunk terminates the stream.
 """
 import io
+import itertools
 import pickle
 import re
 import struct
@@ -344,13 +345,20 @@ def _readn(stream, n):
 
 
 def disco_input_stream(stream, size, url, ignore_corrupt=False):
-    """Yield the records of a v1 stream (or a v0 netstring stream, detected by its first byte)."""
+    """The records of a v1 stream (or a v0 netstring stream, detected by its first byte).
+
+    An iterator: each hunk is decoded as a whole and its records handed on by
+    ``itertools.chain``, so a record costs no generator frame of its own.
+    """
+    return itertools.chain.from_iterable(_hunks(stream, size, url, ignore_corrupt))
+
+
+def _hunks(stream, size, url, ignore_corrupt):
+    """The records of each hunk as a list (a v0 stream: one reader of every record)."""
     offset = 0
     unpack = REST_HEADER.unpack
     crc32 = zlib.crc32
     decompress = zlib.decompress
-    BytesIO = io.BytesIO
-    Unpickler = _Unpickler
     while True:
         first = stream.read(1)
         if not first:
@@ -358,8 +366,7 @@ def disco_input_stream(stream, size, url, ignore_corrupt=False):
         if isinstance(first, str):
             first = first.encode('latin-1')
         if first[0] < 128:
-            for e in old_netstr_reader(stream, size, url, head=first):
-                yield e
+            yield old_netstr_reader(stream, size, url, head=first)
             return
         rest = _readn(stream, 13)
         if len(rest) < 13:
@@ -383,12 +390,71 @@ def disco_input_stream(stream, size, url, ignore_corrupt=False):
                 continue
             raise DataError("Corrupted data between bytes {0}-{1}: {2}"
                             .format(start, start + 14 + hunk_size, e), url)
-        load = Unpickler(BytesIO(data)).load
-        try:
+        records, error = _hunk_records(data)
+        yield records
+        if error is not None:  # after the records before it, as a record-by-record reader
+            raise error
+
+
+_unpack_I_from = struct.Struct('<I').unpack_from
+_unpack_H_from = struct.Struct('<H').unpack_from
+_unpack_i_from = struct.Struct('<i').unpack_from
+_REC_END = b'tq\x05.'
+
+
+def _hunk_records(data):
+    """``(records, error)``: the records pickled in ``data``, up to the first that fails.
+
+    Records of the shape ``_dump_kv`` writes fastest (an ASCII bytes key with an int
+    value) are decoded from their known bytes; from the first record of any other
+    shape on, the unpickler reads the rest of the hunk.  Every record is a pickle of
+    its own, so both give the same records.
+    """
+    out = []
+    append = out.append
+    pos, end = 0, len(data)
+    head, tail = _BKEY_HEAD, _BKEY_TAIL
+    key_at, tail_len = len(head) + 4, len(tail)
+    startswith = data.startswith
+    unpack_I, unpack_H, unpack_i = _unpack_I_from, _unpack_H_from, _unpack_i_from
+    try:
+        while pos < end:
+            if not startswith(head, pos):
+                break
+            k0 = pos + key_at
+            if k0 > end:
+                break
+            k1 = k0 + unpack_I(data, k0 - 4)[0]
+            if not startswith(tail, k1):
+                break
+            v = k1 + tail_len
+            if v + 9 > end:  # near the end: the unpickler tells a truncated record apart
+                break
+            op = data[v]
+            if op == 75:  # K: 0..255
+                value, stop = data[v + 1], v + 2
+            elif op == 77:  # M: 256..65535
+                value, stop = unpack_H(data, v + 1)[0], v + 3
+            elif op == 74:  # J: a 4-byte signed int
+                value, stop = unpack_i(data, v + 1)[0], v + 5
+            else:
+                break
+            key = data[k0:k1]
+            if not startswith(_REC_END, stop) or not key.isascii():
+                break
+            append((key, value))
+            pos = stop + 4
+        if pos < end:
+            f = io.BytesIO(data)
+            f.seek(pos)
+            load = _Unpickler(f).load
             while True:
-                yield load()
-        except EOFError:
-            pass
+                append(load())
+    except EOFError:
+        pass
+    except Exception as e:
+        return out, e
+    return out, None
 
 
 chain_reader = disco_input_stream

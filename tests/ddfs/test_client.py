@@ -163,3 +163,16 @@ def test_upload_targets_are_the_masters_own_port(disco, ddfs):
     with pytest.raises(CommError) as e:  # a name is written once
         ddfs._request('PUT', target, b'other')
     assert e.value.code == 500 and 'File exists' in str(e.value)
+
+
+def test_a_blob_that_vanished_is_a_404(disco, ddfs):
+    _, [[url]] = ddfs.push(P + 'gone', [(BytesIO(b'data'), 'gone')])
+    from discolite.master import get_master
+    master = get_master(disco.master)
+    if master is not None:  # in process: remove the file itself
+        os.unlink(master.ddfs.blob_file(url))
+    else:  # over HTTP: a blob URL whose file never existed on that master
+        url = url.replace('gone$', 'never$')
+    with pytest.raises(CommError) as e:
+        list(fd.read() for fd in ddfs.pull(P + 'gone')) if master else ddfs.read_blob([url])
+    assert e.value.code == 404

@@ -133,8 +133,10 @@ def ddfs_in_task_map(e, params):
     from io import BytesIO
     from discolite.ddfs import DDFS
     from discolite.schemes import scheme_tag
-    ddfs = DDFS(Task.master)
+    ddfs = DDFS()  # the task's master, as DISCO_MASTER on a Disco node
+    assert ddfs.master == Task.master
     ddfs.push(params + 'from-task', [(BytesIO(e.encode() + b'!'), 'line')])
+    assert [fd.read() for fd in ddfs.pull(params + 'from-task')] == [e.encode() + b'!']
     yield b''.join(scheme_tag.open('tag://' + params + 'from-task', task=Task)), 1
 
 

@@ -135,3 +135,53 @@ def test_saved_results_of_a_real_master(real):
     assert sorted(result_iterator(['tag://disco:results:' + SAVE_JOB])) == \
         [('apple', 2), ('pear', 1)]
     assert Replay.seen[0][1] == 'Basic dG9rZW46cmVzdWx0cw=='  # token "results" from the name
+
+
+class WorkerSide(BaseHTTPRequestHandler):
+    """Answers an OOB put the way the real master did (oob_worker_* captures)."""
+    protocol_version = 'HTTP/1.1'
+    seen = []
+
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, status, body):
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _record(self):
+        n = int(self.headers.get('Content-Length') or 0)
+        body = self.rfile.read(n) if n else b''
+        WorkerSide.seen.append((self.command, self.path, self.headers.get('Authorization'),
+                                body))
+        return body
+
+    def do_GET(self):
+        self._record()
+        port = self.server.server_address[1]
+        self._reply(200, b'["http://localhost:%d/ddfs/fruit:apple$704-15f04-b3dd6"]' % port)
+
+    def do_PUT(self):
+        self._record()
+        self._reply(201, b'"disco://localhost/ddfs/vol0/blob/53/fruit:apple$704-15f04-b3dd6"')
+
+    def do_POST(self):
+        self._record()
+        self._reply(200, b'["disco://localhost/ddfs/vol0/tag/f9/disco:job:oob:x$704-15f07-c600"]')
+
+
+def test_oob_put_sends_what_disco_s_worker_sends(monkeypatch):
+    """save_oob (a task's put) on a real master: new_blob, PUT of the value to the upload
+    URL, then a delayed tag update with token job (oob_worker_new_blob/put_blob/tag_first)."""
+    from discolite.util import save_oob
+    WorkerSide.seen = []
+    with serve_http(WorkerSide) as url:
+        save_oob(url, OOB_JOB, 'fruit:apple', b'oob:apple')
+    assert WorkerSide.seen == [
+        ('GET', '/ddfs/new_blob/fruit:apple?', None, b''),
+        ('PUT', '/ddfs/fruit:apple$704-15f04-b3dd6', None, b'oob:apple'),
+        ('POST', '/ddfs/tag/disco:job:oob:%s?delayed=1&update=' % OOB_JOB, TOKEN_JOB,
+         b'[["disco://localhost/ddfs/vol0/blob/53/fruit:apple$704-15f04-b3dd6"]]')]

@@ -325,3 +325,20 @@ def test_custom_partition_is_called_once_per_record(disco, tmp_path):
         label: sorted([(k, 1) for line in lines for k, _v in e2e_map(line, None)
                        if len(str(k)) % 3 == label], key=repr)
         for label in {len(str(k)) % 3 for line in lines for k, _v in e2e_map(line, None)}}
+
+
+@settings(max_examples=50, deadline=None)
+@given(entries=st.lists(records, max_size=8), partitions=st.integers(2, 16),
+       combiner=st.sampled_from([None, 'sum', 'echo']))
+def test_a_full_memo_starts_over_with_the_same_results(entries, partitions, combiner):
+    """With mostly distinct keys the memo is cleared when it reaches MEMO_LIMIT entries (so
+    a task's memory stays bounded); labels, records and combiner calls stay the general
+    loop's, and keys are simply hashed again."""
+    saved = classic.MEMO_LIMIT
+    classic.MEMO_LIMIT = 2
+    try:
+        ref = run_logged(reference_map, entries, combiner, default_partition, partitions, [])
+        fast = run_logged(fast_map, entries, combiner, default_partition, partitions, [])
+    finally:
+        classic.MEMO_LIMIT = saved
+    assert fast == ref

@@ -192,3 +192,32 @@ def test_http_master_with_three_nodes(tmp_path, monkeypatch):
                                                     ('on', 1), ('ran', 1), ('sat', 1),
                                                     ('the', 2)]
         assert {node_of(r[0]) for r in job.stageresults('map')} == {'node1', 'node2', 'node3'}
+
+
+class _Task(object):
+    def __init__(self, hosts, failed=()):
+        self.hosts, self.failed_hosts = list(hosts), set(failed)
+
+
+def test_placement_rules():
+    from discolite.master.nodes import Nodes
+    blacklisted = set()
+    nodes = Nodes(['n1', 'n2', 'n3'], 1, blacklisted)
+    place = lambda task, **kw: getattr(nodes.place(task, **kw), 'host', None)  # noqa: E731
+    assert place(_Task(['n2'])) == 'n2'                      # local first
+    assert place(_Task(['raw-payload'])) == 'n1'             # no local node: least busy
+    nodes.get('n2').running = 1
+    assert place(_Task(['n2'])) == 'n1'                      # local busy: remote
+    assert place(_Task(['n2']), force_local=True) is None    # classic force_local waits
+    assert place(_Task(['n1']), force_remote=True) == 'n3'
+    nodes.get('n2').running = 0
+    assert place(_Task(['n2'], failed=['n2'])) == 'n1'       # a retry avoids where it failed
+    assert place(_Task([], failed=['n1', 'n2', 'n3'])) == 'n1'  # unless it failed everywhere
+    blacklisted.add('n1')
+    assert place(_Task(['n1'])) == 'n2'                      # blacklisted: never
+    nodes.set_config([['n3', '2']])
+    assert place(_Task(['n2'])) == 'n3'                      # out of the table: never
+    assert nodes.capacity() == 2 and nodes.config() == [['n3', '2']]
+    for node in nodes:
+        node.running = node.slots
+    assert place(_Task(['n3'])) is None and not nodes.has_free_slot()

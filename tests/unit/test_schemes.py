@@ -177,4 +177,4 @@ def test_dir_scheme(root):
 def test_tag_scheme_offline():
     with pytest.raises(DataError) as e:
         scheme_tag.open('tag://x', settings=DiscoSettings(DISCO_MASTER='local:///tmp/r'))
-    assert 'DDFS' in str(e.value)
+    assert 'No in-process master at local:///tmp/r' in str(e.value)

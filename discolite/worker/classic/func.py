@@ -5,6 +5,8 @@ code can call ``chain_reader`` or ``nop_map`` without importing them.
 """
 import hashlib
 
+_md5 = hashlib.md5
+
 from discolite.worker.task_io import *  # noqa: F401,F403  (Disco re-exports task_io here)
 from discolite.worker.task_io import (task_input_stream, task_output_stream,
                                       disco_output_stream, chain_reader, str_to_bytes)
@@ -50,7 +52,9 @@ def default_partition(key, nr_partitions, params):
     """
     if not isinstance(key, (str, bytes)):
         key = str(key)
-    return int(hashlib.md5(str_to_bytes(key)).hexdigest(), 16) % nr_partitions
+    if isinstance(key, str):
+        key = key.encode('utf-8')
+    return int.from_bytes(_md5(key).digest(), 'big') % nr_partitions  # = int(hexdigest, 16)
 
 
 def make_range_partition(min_val, max_val):

@@ -263,13 +263,9 @@ class Worker(BaseWorker):
         if urls and all(ispartitioned(r) for r in urls):
             urls = [[u] for r in urls for u in util.parse_dir(r[0], label=task.group_label)]
         random.shuffle(urls)
-
-        def records():
-            for replicas in urls:
-                yield from self.input_records(replicas, self['reduce_input_stream'],
-                                              self['reduce_reader'], params)
-
-        entries = self.status_iter(records(), "%d entries reduced", self['status_interval'])
+        source = self.records([(None, None, replicas) for replicas in urls],
+                              self['reduce_input_stream'], self['reduce_reader'], params)
+        entries = self.status_iter(source, "%d entries reduced", self['status_interval'])
         out = self.output(task, None, self['reduce_output_stream'])
         if self['sort']:
             entries = self.sort(task, entries)
@@ -295,6 +291,10 @@ class Worker(BaseWorker):
 
 _END = object()
 _FIRST = operator.itemgetter(0)
+
+
+# Keys memoised per task before the memo starts over: a few MB, whatever the input size.
+MEMO_LIMIT = 1 << 16
 
 
 class _Map(object):
@@ -361,18 +361,22 @@ class _Map(object):
                 slot = self.slots[label] = self.worker.output(self.task, label, self.streams).add
         return slot
 
-    def label(self, key):
-        return int(self.partition(key, self.partitions, self.params))
-
     def memo_slot(self, key, memo, ints):
         """The slot of a key the memo does not hold, memoising it when that is exact."""
         t = type(key)
+        if len(memo) + len(ints) >= MEMO_LIMIT:  # mostly distinct keys: keep memory bounded
+            memo.clear()
+            ints.clear()
         if t is int:
             slot = ints.get(key)
             if slot is None:
-                slot = ints[key] = self.slot(self.label(key))
+                slot = ints[key] = self.slot(int(self.partition(key, self.partitions,
+                                                                self.params)))
             return slot
-        slot = self.slot(self.label(key))
+        label = int(self.partition(key, self.partitions, self.params))
+        slot = self.slots.get(label)
+        if slot is None:
+            slot = self.slot(label)
         if t is str or t is bytes:
             memo[key] = slot
         return slot
@@ -424,13 +428,16 @@ class _Map(object):
     def combine_memo(self, entries):
         fmap, combiner, params = self.fmap, self.combiner, self.params
         memo = {}
+        get = memo.get
         first = self.memo_slot
         ints = {}
         for entry in entries:
             for key, value in fmap(entry, params):
                 try:
-                    buf = memo[key]
-                except (KeyError, TypeError):  # a new or an unhashable key
+                    buf = get(key)
+                except TypeError:  # an unhashable key
+                    buf = None
+                if buf is None:
                     buf = first(key, memo, ints)
                 records = combiner(key, value, buf, False, params)
                 if records:
@@ -474,13 +481,16 @@ class _Map(object):
     def plain_memo(self, entries):
         fmap, params = self.fmap, self.params
         memo = {}
+        get = memo.get
         first = self.memo_slot
         ints = {}
         for entry in entries:
             for key, value in fmap(entry, params):
                 try:
-                    add = memo[key]
-                except (KeyError, TypeError):
+                    add = get(key)
+                except TypeError:  # an unhashable key
+                    add = None
+                if add is None:
                     add = first(key, memo, ints)
                 add(key, value)
 

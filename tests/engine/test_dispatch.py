@@ -1,0 +1,117 @@
+"""Task dispatch (issue 13 items 2 and 3): small shuffles done by the master give what the
+pool's shuffle task gives; the job data is loaded once per pool process."""
+import os
+import re
+
+import pytest
+
+from discolite import Disco, Job, result_iterator, util
+from discolite.master import Master, shuffle
+from discolite.worker import Params
+
+
+@pytest.fixture(scope='module')
+def local():
+    with Master(DISCOLITE_WORKERS=2) as m:
+        yield m
+
+
+def word_map(line, params):
+    for word in line.split():
+        yield word, 1
+
+
+def sum_reduce(iter, params):
+    from discolite.util import kvgroup
+    for word, counts in kvgroup(sorted(iter)):
+        yield word, sum(counts)
+
+
+INPUTS = ['raw://a b c a', 'raw://b c d', 'raw://e a', 'raw://f g h b']
+
+
+def _normal(events):
+    """Event messages with durations and task uids made comparable."""
+    out = []
+    for _offset, (_t, host, msg) in events:
+        msg = re.sub(r'\d+:\d\d:\d\d\.\d\d\d', 'T', msg)
+        out.append((host, msg))
+    return out
+
+
+def _run(master, **jobargs):
+    disco = Disco(master.url)
+    job = Job(master=disco).run(input=INPUTS, map=word_map, **jobargs)
+    results = job.wait(timeout=60, poll_interval=0.01)
+    stage = disco.stageresults(job.name, 'map_shuffle')
+    index = [(label, os.path.basename(url), size) for r in stage
+             for label, url, size in util.read_index(r[0])]
+    return job, sorted(result_iterator(results)), index, _normal(job.events())
+
+
+@pytest.mark.parametrize('partitions', [1, 3])
+def test_small_shuffle_by_the_master_is_the_pool_shuffle(local, monkeypatch, partitions):
+    jobargs = dict(partitions=partitions, reduce=sum_reduce)
+    job, here, index_here, events_here = _run(local, **jobargs)
+    monkeypatch.setattr(shuffle, 'MAX_BYTES', -1)  # forces the shuffle task into the pool
+    job2, pooled, index_pooled, events_pooled = _run(local, **jobargs)
+    assert here == pooled == sorted({'a': 3, 'b': 3, 'c': 2, 'd': 1, 'e': 1, 'f': 1, 'g': 1,
+                                     'h': 1}.items())
+    # the same files: names (but for the uid's time hash and pid), labels and sizes
+    strip = lambda idx: [(l, re.sub(r'-[0-9a-f]{2}-\d+', '', n), s) for l, n, s in idx]
+    assert strip(index_here) == strip(index_pooled) and len(index_here) >= 1
+    assert index_here[0][1].split('-')[0] == 'map_shuffle'
+    # the same events of the shuffle stage, in the same order, and as many events in all
+    shuffled = lambda evs: [(h, m) for h, m in evs if 'map_shuffle' in m]
+    assert shuffled(events_here) == shuffled(events_pooled)
+    assert len(shuffled(events_here)) == 7
+    assert len(events_here) == len(events_pooled)
+    # and the master really did it: its uid carries the master's pid
+    url = Disco(local.url).stageresults(job.name, 'map_shuffle')[0][0]
+    data_url = next(util.read_index(url))[1]
+    assert data_url.split('/')[-2].endswith('-%d' % os.getpid())
+    Disco(local.url).purge(job.name)
+    Disco(local.url).purge(job2.name)
+
+
+def test_map_only_results_come_from_the_masters_shuffle(local):
+    disco = Disco(local.url)
+    job = Job(master=disco).run(input=INPUTS, map=word_map)
+    results = job.wait(timeout=60, poll_interval=0.01)
+    assert len(results) == 1 and results[0][0].startswith('dir://localhost/')
+    assert sorted(result_iterator(results)) == sorted(
+        (w, 1) for line in INPUTS for w in line[len('raw://'):].split())
+    job.purge()
+
+
+def profiled_map(line, params):
+    yield line, 1
+
+
+def test_profiled_jobs_shuffle_in_the_pool(local):
+    """profile=True profiles every task, map_shuffle included (spec), so it stays a task."""
+    disco = Disco(local.url)
+    job = Job(master=disco).run(input=INPUTS, map=profiled_map, profile=True)
+    results = job.wait(timeout=60, poll_interval=0.01)
+    url = disco.stageresults(job.name, 'map_shuffle')[0][0]
+    data_url = next(util.read_index(url))[1]
+    assert not data_url.split('/')[-2].endswith('-%d' % os.getpid())
+    assert len(list(result_iterator(results))) == 4
+    job.purge()
+
+
+def count_map(line, params):
+    import os
+    yield line, os.getpid()
+
+
+def test_many_inputs_one_small_payload_each(local):
+    """Every task gets its own input, whatever the size of the job (no input list per task)."""
+    disco = Disco(local.url)
+    n = 300
+    job = Job(master=disco).run(input=['raw://%d' % i for i in range(n)], map=count_map,
+                                params=Params())
+    out = list(result_iterator(job.wait(timeout=120, poll_interval=0.05)))
+    assert sorted(int(k) for k, _pid in out) == list(range(n))
+    assert len({pid for _k, pid in out}) <= 2 * 2  # a few processes served the whole job
+    job.purge()
