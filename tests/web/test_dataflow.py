@@ -302,3 +302,27 @@ def test_teaching_doc_shows_the_screenshot_the_browser_tests_take():
     assert '](images/dataflow-wordcount.png)' in text and 'discolite ui @' in text
     with open(os.path.join(root, 'docs', 'images', 'dataflow-wordcount.png'), 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_three_emulated_nodes():
+    m = Master(DISCOLITE_NODES=3, DISCOLITE_WORKERS=1)
+    try:
+        disco = Disco(m.url)
+        job = Job(name='wc3', master=disco).run(input=jobs.WORDS * 2, map=jobs.word_map,
+                                                 reduce=jobs.word_reduce, partitions=3)
+        counts = dict(result_iterator(job.wait(poll_interval=0.05)))
+        flow = dataflow(m, job.name)
+        maps, shuffles, reduces = [s['tasks'] for s in flow['stages']]
+        assert len(maps) == 6 and len(reduces) == 3
+        assert sorted(t['host'] for t in shuffles) == sorted({t['host'] for t in maps})
+        for t in shuffles:  # each node's shuffle reads the maps that ran on that node
+            sources = {i['task'] for i in t['inputs']}
+            assert sources == {x['id'] for x in maps if x['host'] == t['host']}
+            for o in t['outputs']:
+                assert get(m, o['href'])[0] == 200
+        assert sum(t['records_in'] for t in reduces) == 34
+        assert sum(t['records_out'] for t in reduces) == len(counts)
+        for t in reduces:
+            assert {i['task'] for i in t['inputs']} <= {s['id'] for s in shuffles}
+    finally:
+        m.close()
