@@ -476,6 +476,27 @@ def user_traceback(e):
     return ''.join(out)
 
 
+def cmd_ui(args):
+    """Open the master's pages (a job's dataflow view, or the status page) in a browser."""
+    from urllib.parse import quote
+    master = _disco(args).master
+    if not master.startswith(('http://', 'https://')):
+        raise CLIError('the pages are served by an HTTP master: start `discolite master` and '
+                       'use -M URL or DISCO_MASTER (this is %s)' % master)
+    url = master.rstrip('/') + '/'
+    if args.job:
+        name = _job(args, args.job)
+        _call(_unknown(name), name, _disco(args).jobinfo, name)
+        url += '%s.html?name=%s' % ('job' if args.job_page else 'dataflow', quote(name, safe='@:'))
+    import webbrowser
+    graphical = os.environ.get('BROWSER') or sys.platform in ('darwin', 'win32') or \
+        os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')
+    if args.print_url or not graphical or not webbrowser.open(url):
+        _out(url)
+    else:
+        _out('opened %s' % url)
+
+
 def cmd_master(args):
     from discolite.master.httpserver import main as master_main
     return master_main(args.args)
@@ -603,6 +624,14 @@ def build_parser():
     p.add_argument('args', nargs='*', metavar='ARGS', help='arguments of the script')
     p.set_defaults(usage_error=p.error)
     p.usage = '%(prog)s [-h] [--inline] SCRIPT [ARGS ...]'
+
+    p = command('ui', cmd_ui, "open the master's web pages in a browser",
+                "Open a job's dataflow view (or with --job-page its job page; without JOB "
+                "the status page) in a browser; where none can be started, print the URL.")
+    p.add_argument('job', nargs='?', metavar='JOB')
+    p.add_argument('--job-page', action='store_true', help="open the job page instead")
+    p.add_argument('--print', dest='print_url', action='store_true',
+                   help='only print the URL')
 
     p = command('master', cmd_master, 'serve a discolite master over HTTP',
                 'Serve a discolite master over HTTP (run `discolite master --help` for '

@@ -8,6 +8,7 @@ import json
 import shutil
 from urllib.parse import unquote
 
+from discolite.master import dataflow, static
 from discolite.master import names
 from discolite.master import ddfs_endpoints
 from discolite.master.jobpack import JobPackError
@@ -104,7 +105,8 @@ class App(object):
                     '/disco/ctrl/load_config_table': self.load_config,
                     '/disco/ctrl/get_blacklist': self.get_blacklist,
                     '/disco/ctrl/get_gc_blacklist': lambda r: ok([]),
-                    '/disco/ctrl/get_settings': self.get_settings}
+                    '/disco/ctrl/get_settings': self.get_settings,
+                    '/disco/ctrl/dataflow': dataflow.endpoint(master)}
         self.post = {'/disco/ctrl/get_results': self.get_results,
                      '/disco/ctrl/kill_job': self.kill_job,
                      '/disco/ctrl/clean_job': self.clean_job,
@@ -134,6 +136,8 @@ class App(object):
             if request.method in ('GET', 'HEAD'):
                 if path.startswith('/disco/') and not path.startswith('/disco/ctrl/'):
                     return self.data_file(request, path[len('/disco/'):])
+                if static.is_page(path):  # the web pages
+                    return static.serve(path)
             return not_found()
         except BadRequest as e:
             return Response(400, json.dumps(str(e)))

@@ -77,6 +77,7 @@ class JobRecord(object):
         self.stage_start = None
         self.stage_results = {}           # stage -> [[replica urls]] (what get_stageresults shows)
         self.stage_items = {}             # stage -> [groupings item] (what the next stage groups)
+        self.stage_tasks = {}             # stage -> [(taskid, group, [(label, url)])]
         self.counts = {stage: [0, 0, 0, 0, 0] for stage, _ in pipeline}
         self.tasks = []                   # TaskRecords of the current stage
         self.ready = collections.deque()  # waiting tasks runnable now, in order
@@ -101,6 +102,13 @@ class JobRecord(object):
         if 0 <= self.stage_index < len(self.pipeline):
             return self.pipeline[self.stage_index][0]
         return None
+
+    def remember_tasks(self, stage):
+        """Keep what each task of ``stage`` reads, as ``(label, first replica URL)``: the
+        dataflow view draws its arrows from this once the task records are gone."""
+        self.stage_tasks[stage] = [(t.taskid, t.group, [(i[1], i[2][0] if i[2] else None)
+                                                        for i in t.inputs])
+                                   for t in self.tasks]
 
     def pipeline_info(self):
         """``[[stage, pending, waiting, running, done, failed]]``, as Disco's jobinfo."""

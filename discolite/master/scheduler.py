@@ -351,6 +351,7 @@ class Scheduler(object):
                 return
             stage, grouping = job.pipeline[job.stage_index]
             job.tasks = self._make_tasks(job, stage, grouping, prev)
+            job.remember_tasks(stage)
             job.ready = collections.deque(job.tasks)
             job.delayed = []
             job.running = set()
