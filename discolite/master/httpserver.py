@@ -558,12 +558,12 @@ def main(argv=None):
                                                                           interrupted)
     print('discolite master at %s (data: %s%s)' % (url, master.storage.root, old_jobs),
           flush=True)
-    print('Point clients at it (result URLs are read at DISCO_PORT):\n'
-          '  export DISCO_MASTER=%s\n  export DISCO_PORT=%d' % (url, port), flush=True)
-    master.on_job = _job_printer()
     page_host = '127.0.0.1' if args.host in ('0.0.0.0', '::', '') else _urlhost(args.host)
     print('pages: http://%s:%d/  (`discolite ui JOB` opens a job\'s dataflow view)'
           % (page_host, port), flush=True)
+    print('Point clients at it (result URLs are read at DISCO_PORT):\n'
+          '  export DISCO_MASTER=%s\n  export DISCO_PORT=%d' % (url, port), flush=True)
+    master.on_job = _job_printer()
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
