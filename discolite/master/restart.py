@@ -119,8 +119,7 @@ def reload(scheduler):
         in_pool = isinstance(jobdict.get('worker'), str) and \
             jobdict['worker'].startswith('lib/discolite/')
         try:
-            pipeline = jp.classic_pipeline(jobdict) if pack.version == 1 else \
-                [(s[0], s[1]) for s in jobdict['pipeline']]
+            pipeline = jp.pipeline(pack.version, jobdict)
             inputs = jp.job_inputs(pack.version, jobdict)
         except (KeyError, TypeError, IndexError):
             continue

@@ -42,7 +42,11 @@ def tmpfs(tmp_path):
     try:
         yield mnt
     finally:
-        subprocess.run(['umount', '-l', str(mnt)], capture_output=True)
+        for _ in range(50):  # never leave the mount behind (a process may still hold it)
+            subprocess.run(['umount', '-l', str(mnt)], capture_output=True)
+            if not os.path.ismount(str(mnt)):
+                break
+            time.sleep(0.1)
 
 
 @pytest.fixture(params=['local', 'http'])
