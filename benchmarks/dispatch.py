@@ -9,6 +9,8 @@ Prints, from one run on one machine:
 2. Map tasks per second of a map-only job of 10,000 and 50,000 ``raw://`` inputs on
    2 workers (submission to results), with the CPU-seconds of the whole process tree.
 3. The peak RSS of the pool processes while they run 1,000 and 50,000 tasks of one job.
+4. CPU-seconds per tiny job and per map task of the whole process tree (master,
+   keepers, workers): the figure that stays stable on a busy machine.
 
 Targets (issue 13): tiny job median <= 5 ms, p95 <= 10 ms (pool), median <= 7 ms
 (HTTP); >= 2,000 tasks/s; pool process RSS flat from 1,000 to 50,000 tasks.
@@ -204,25 +206,68 @@ def bench_tasks(counts, workers=2):
     return out
 
 
+def _child_cpu(kind, n):
+    """In a subprocess: run ``n`` tiny jobs (or one job of ``n`` map tasks)."""
+    with Master(DISCOLITE_WORKERS=2, DISCOLITE_START_METHOD='fork') as m:
+        disco = Disco(m.url)
+        if kind == 'tiny':
+            if n:
+                _tiny_runs(disco, n, warmup=0)
+        elif n:
+            job = Job(master=disco).run(input=['raw://%d' % i for i in range(n)], map=ident_map)
+            job.wait(poll_interval=0.05)
+
+
+def tree_cpu(kind, n):
+    """CPU-seconds of a whole process tree (master, keepers, workers) doing ``kind`` x ``n``.
+
+    Run in a subprocess with the fork start method, so every process is reaped by
+    its parent and counted in the subprocess's RUSAGE_CHILDREN."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, os.path.abspath(__file__), '--child', kind, str(n)],
+                   check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def bench_cpu(tiny_runs, tasks):
+    """CPU per tiny job and per map task, whole process tree (the stable figure here)."""
+    base = tree_cpu('tiny', 0)
+    tiny = (tree_cpu('tiny', tiny_runs) - base) / tiny_runs
+    per_task = (tree_cpu('tasks', tasks) - base) / tasks
+    print('cpu   %.2f ms per tiny job, %.3f ms per map task (%d tasks), whole process tree '
+          '(master, keepers, workers), process replacement included' % (tiny * 1e3,
+                                                                       per_task * 1e3, tasks))
+    return tiny, per_task
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--quick', action='store_true', help='fewer runs and tasks')
     p.add_argument('--runs', type=int, default=None, help='tiny-job runs (default 200)')
-    p.add_argument('--only', choices=('tiny', 'http', 'tasks'), action='append')
+    p.add_argument('--only', choices=('tiny', 'http', 'tasks', 'cpu'), action='append')
+    p.add_argument('--tasks', type=int, action='append',
+                   help='map tasks of one job to time (repeatable; default 1000 10000 50000)')
+    p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.child:
+        return _child_cpu(args.child[0], int(args.child[1]))
     runs = args.runs or (30 if args.quick else 200)
-    only = set(args.only or ('tiny', 'http', 'tasks'))
+    only = set(args.only or ('tiny', 'http', 'cpu', 'tasks'))
     print('== dispatch: tiny job, tasks/s, pool process RSS (2 workers)')
     if 'tiny' in only:
         bench_tiny_pool(runs)
     if 'http' in only:
         bench_tiny_http(runs)
+    if 'cpu' in only:
+        bench_cpu(min(runs, 100), (args.tasks or [1000 if args.quick else 5000])[0])
     if 'tasks' in only:
-        counts = (1000, 10000) if args.quick else (1000, 10000, 50000)
+        counts = args.tasks or ((1000, 10000) if args.quick else (1000, 10000, 50000))
         res = bench_tasks(counts)
-        if 1000 in res and max(res) > 1000:
-            print('pool process RSS %d tasks / 1000 tasks: %.2f'
-                  % (max(res), res[max(res)][1] / max(1, res[1000][1])))
+        low, high = min(res), max(res)
+        if high > low:
+            print('pool process RSS %d tasks / %d tasks: %.2f'
+                  % (high, low, res[high][1] / max(1, res[low][1])))
 
 
 if __name__ == '__main__':

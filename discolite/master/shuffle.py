@@ -25,21 +25,31 @@ MAX_BYTES = 1 << 20
 
 
 def plan(task):
-    """``{label: [data urls]}`` for a shuffle ``task`` the master can do, else None."""
-    if task.stage not in SHUFFLE_STAGES or len(task.inputs) > MAX_INPUTS:
+    """``{label: [local paths]}`` for a shuffle ``task`` the master can do, else None (and
+    then never again for that task: it waits for a pool process without re-reading)."""
+    if task.stage not in SHUFFLE_STAGES or len(task.inputs) > MAX_INPUTS or \
+            getattr(task, 'pooled', False):
         return None
+    bylabel = _plan(task)
+    if bylabel is None:
+        task.pooled = True
+    return bylabel
+
+
+def _plan(task):
     bylabel = {}
     total = 0
     try:
         for _iid, _label, replicas in task.inputs:
             url = replicas[0]
-            if not url.startswith('dir://'):
+            if not url.startswith('dir://') or util.local_path(url) is None:
                 return None
             for label, data_url, size in util.read_index(url):
                 total += size
-                if total > MAX_BYTES or not data_url.startswith('disco://'):
-                    return None
-                bylabel.setdefault(label, []).append(data_url)
+                path = util.local_path(data_url)
+                if total > MAX_BYTES or path is None:
+                    return None  # big, or not a file of this machine
+                bylabel.setdefault(label, []).append(path)
     except Exception:
         return None  # unreadable here: the pool task will report it as Disco's worker would
     return bylabel
@@ -57,16 +67,12 @@ def run(scheduler, task, bylabel, payload):
             path = os.path.join(task.jobhome, relpath)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path + '.partial', 'wb') as out:
-                for url in bylabel[label]:
-                    with util._open_url(url) as src:
-                        while True:
-                            chunk = src.read(1 << 20)
-                            if not chunk:
-                                break
-                            out.write(chunk)
+                for source in bylabel[label]:
+                    with open(source, 'rb') as src:
+                        out.write(src.read())  # at most MAX_BYTES in all
             os.rename(path + '.partial', path)
             outputs.append([label, relpath, os.path.getsize(path)])
-    except OSError as e:  # recoverable, as the same error in a worker would be
+    except Exception as e:  # recoverable, as a DataError or OSError in a worker would be
         scheduler.handle(task, 'ERROR', 'discolite master shuffle: %s: %s'
                          % (type(e).__name__, e))
         return

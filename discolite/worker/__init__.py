@@ -298,6 +298,10 @@ def describe_exception(exc):
         text += NAMEERROR_HINT.format(name=exc.name)
     elif isinstance(exc, dPickle.MainModuleError):
         text = "%s: %s" % (type(exc).__name__, exc)
+    elif type(exc).__name__ == 'BdbQuit':
+        text += ("\nNote: breakpoint()/pdb cannot use a terminal in a worker process; run the "
+                 "job inline to debug it (discolite run --inline, DISCOLITE_INLINE=1 or "
+                 "pytest --disco-inline).")
     elif isinstance(exc, SystemExit):
         text += "\nNote: the task called sys.exit(%r); job functions must return instead." % (
             exc.code,)
@@ -346,13 +350,16 @@ class JobCache(object):
     """The job data of the one job a pool process serves, read from the job file once.
 
     The job file holds every input of the job; reading and unpickling it for each
-    task made a task's cost grow with the job.  The first task loads it; the
-    objects are then pickled again without ``jobargs['input']`` (the part that
-    grows), and each task unpickles that small copy and gets the input list back,
-    so every task still starts from fresh job objects and fresh function globals,
-    as in a new process on Disco.  Objects that cannot be pickled again are shared
-    by the job's tasks instead.
+    task made a task's cost grow with the job.  The first task reads the jobdata
+    field alone; each later task unpickles it again, so every task starts from
+    fresh job objects and fresh function globals, as in a new process on Disco.
+    For a job of many inputs the objects are first pickled again without
+    ``jobargs['input']`` (the part that grows), and each task gets the one input
+    list back.  Objects that cannot be pickled again are then shared by the job's
+    tasks instead.
     """
+
+    MANY = 256  # inputs from which a job's data is pickled again without them
 
     def __init__(self):
         self.jobfile = None
@@ -366,16 +373,20 @@ class JobCache(object):
         if task.jobfile != self.jobfile:
             self.jobfile = None
             dPickle.new_globals()
-            job, jobargs = task.jobobjs
-            self.inputs = self.slim = self.shared = None
-            if isinstance(jobargs, dict) and 'input' in jobargs:
+            data = _read_jobdata(task.jobfile)
+            task._jobobjs = dPickle.loads(data)
+            job, jobargs = task._jobobjs
+            self.inputs = self.shared = None
+            self.slim = data  # a small job: each task just unpickles it again
+            inputs = jobargs.get('input') if isinstance(jobargs, dict) else None
+            if isinstance(inputs, (list, tuple)) and len(inputs) > self.MANY:  # not a Job
                 self.inputs = jobargs['input']
                 jobargs = dict(jobargs)
                 del jobargs['input']
-            try:
-                self.slim = dPickle.dumps((job, jobargs), -1)
-            except Exception:
-                self.shared = task._jobobjs
+                try:
+                    self.slim = dPickle.dumps((job, jobargs), -1)
+                except Exception:
+                    self.shared = task._jobobjs
             self.jobfile = task.jobfile
             self.info = {'shuffle_here': _standard_shuffle(job, task._jobobjs[1])}
             return task._jobobjs
@@ -386,6 +397,15 @@ class JobCache(object):
         if self.inputs is not None:
             jobargs['input'] = self.inputs
         return job, jobargs
+
+
+def _read_jobdata(jobfile):
+    """The jobdata field of a job pack file, read alone (the rest holds every input)."""
+    from discolite.job import JobPack
+    with open(jobfile, 'rb') as f:
+        offsets = JobPack.offsets(f)
+        f.seek(offsets[3])
+        return f.read()
 
 
 def _standard_shuffle(job, jobargs):
@@ -432,6 +452,7 @@ def execute(payload, channel, cache=None):
         return True
     except BaseException as exc:
         flush_output()
+        channel.error = exc  # the inline executor re-raises it in the caller
         kind = 'ERROR' if is_recoverable(exc) else 'FATAL'
         try:
             channel.send(kind, describe_exception(exc))

@@ -257,11 +257,25 @@ print('AFTER', zombies(), flush=True)
 '''
 
 
-@pytest.mark.parametrize('start_method', ['forkserver', 'fork'])
-def test_no_zombies_where_the_master_reaps_orphans(start_method, tmp_path):
-    proc = subprocess.run([sys.executable, '-c', textwrap.dedent(ZOMBIE_SCRIPT), start_method,
-                           str(tmp_path / 'flaky')],
-                          capture_output=True, text=True, timeout=120)
+def _can_be_pid_1():
+    try:
+        return subprocess.run(['unshare', '-fp', '--mount-proc', 'true'], timeout=10,
+                              capture_output=True).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.parametrize('start_method, pid_1', [('forkserver', False), ('fork', False),
+                                                 ('forkserver', True)])
+def test_no_zombies_where_the_master_reaps_orphans(start_method, pid_1, tmp_path):
+    """As a subreaper, and (where ``unshare`` may make a PID namespace) really as PID 1."""
+    command = [sys.executable, '-c', textwrap.dedent(ZOMBIE_SCRIPT), start_method,
+               str(tmp_path / 'flaky')]
+    if pid_1:
+        if not _can_be_pid_1():
+            pytest.skip('cannot start a process as PID 1 here (unshare -fp --mount-proc)')
+        command = ['unshare', '-fp', '--mount-proc'] + command
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = dict(line.split(' ', 1) for line in proc.stdout.splitlines())
     assert lines['ZOMBIES'] == '[]'
