@@ -132,7 +132,10 @@ class Worker(BaseWorker):
         global Task
         Task = task
         for key in self:
-            self[key] = self.getitem(key, job, jobargs)
+            value = self.getitem(key, job, jobargs)
+            if key not in jobargs and key not in vars(job) and hasattr(type(job), key):
+                value = _fresh(value)
+            self[key] = value
         assert self['version'] == '%d.%d' % sys.version_info[:2], "Python version mismatch"
         if task.taskid == 0:  # the job's first task says what the client warned about
             from discolite.jobcheck import jobarg_messages
@@ -296,6 +299,19 @@ class Worker(BaseWorker):
 
 
 _END = object()
+
+
+def _fresh(value):
+    """A copy of a mutable job class attribute (e.g. ``params = {'x': 10}``): the class
+    stays imported in a pool process across the job's tasks, and on Disco each task
+    starts in a new process, so what ``map_init`` changes must not reach the next task."""
+    if isinstance(value, (dict, list, set, Params)):
+        import copy
+        try:
+            return copy.deepcopy(value)
+        except Exception:
+            return value
+    return value
 _FIRST = operator.itemgetter(0)
 
 
