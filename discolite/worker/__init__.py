@@ -374,7 +374,8 @@ class JobCache(object):
             job, jobargs = task._jobobjs
             self.inputs = self.shared = None
             self.slim = data  # a small job: each task just unpickles it again
-            if isinstance(jobargs, dict) and len(jobargs.get('input') or ()) > self.MANY:
+            inputs = jobargs.get('input') if isinstance(jobargs, dict) else None
+            if isinstance(inputs, (list, tuple)) and len(inputs) > self.MANY:
                 self.inputs = jobargs['input']
                 jobargs = dict(jobargs)
                 del jobargs['input']
