@@ -46,27 +46,7 @@ def _disco(args):
     from discolite.core import Disco
     if getattr(args, '_disco', None) is None:
         args._disco = Disco(args.master) if args.master else Disco()
-        port = master_port(args._disco.master)
-        if port and 'DISCO_PORT' not in os.environ:
-            os.environ['DISCO_PORT'] = port
     return args._disco
-
-
-def master_port(url):
-    """The port of an HTTP master URL given with one, else None.
-
-    Result URLs (``disco://localhost/...``) are read at ``http://host:DISCO_PORT``, as on
-    Disco, and a master serves them on its own port, which is its DISCO_PORT: the tools
-    (this command, the pytest plugin) use it when DISCO_PORT is not set, so that
-    ``discolite master --port 9000`` works with ``-M localhost:9000`` alone."""
-    from urllib.parse import urlsplit
-    if not url or not url.startswith(('http://', 'https://')):
-        return None
-    try:
-        port = urlsplit(url).port
-    except ValueError:
-        return None
-    return str(port) if port else None
 
 
 def _job(args, name):
@@ -138,11 +118,9 @@ def _print_records(disco, results):
 # --------------------------------------------------------------------------- commands
 
 def cmd_none(args):
-    disco = _disco(args)
-    _out(repr(disco))
-    if disco.master.startswith('local://'):
-        _out('(an in-process master that exits with this command; '
-             'see `discolite --help` and `discolite master --help`)')
+    """Bare ``discolite``: usage and the commands, as ``--help`` (exit status 2)."""
+    sys.stderr.write(build_parser().format_help())
+    return 2
 
 
 def cmd_jobs(args):
@@ -162,6 +140,9 @@ def cmd_jobinfo(args):
         return
     _out('job       %s' % name)
     _out('status    %s' % info.get('active'))
+    if info.get('active') == 'dead':  # why it died (Disco.jobinfo adds it for any master)
+        if info.get('reason'):
+            _out('reason    %s' % info['reason'])
     _out('started   %s' % info.get('timestamp'))
     _out('owner     %s' % info.get('owner'))
     _out('worker    %s' % info.get('worker'))
@@ -231,53 +212,18 @@ def _print_events(disco, name, offset, raw):
     return offset
 
 
-class Progress(object):
-    """A live line on a terminal: ``[job] map 3/4  map_shuffle 0/1  reduce 0/1  (2.1s)``."""
-
-    def __init__(self, stream, name):
-        self.stream = stream
-        self.name = name
-        self.start = time.time()
-        self.width = 0
-
-    @staticmethod
-    def describe(pipeline):
-        parts = []
-        for stage, pending, waiting, running, done, failed in pipeline:
-            total = max(pending + waiting + running + done, done)
-            part = '%s %d/%d' % (stage, done, total)
-            if failed:
-                part += ' (%d failed)' % failed
-            parts.append(part)
-        return '  '.join(parts) or 'starting'
-
-    def update(self, pipeline):
-        line = '[%s] %s  (%.1fs)' % (self.name, self.describe(pipeline), time.time() - self.start)
-        self.stream.write('\r' + line.ljust(self.width))
-        self.stream.flush()
-        self.width = len(line)
-
-    def clear(self):
-        if self.width:
-            self.stream.write('\r' + ' ' * self.width + '\r')
-            self.stream.flush()
-            self.width = 0
-
-
 def cmd_wait(args):
     from discolite.error import CommError
     disco = _disco(args)
     name = _job(args, args.job)
+    from discolite.monitor import Progress
     show = args.progress if args.progress is not None else sys.stdout.isatty()
-    progress = Progress(sys.stdout, name) if show else None
+    progress = Progress(disco, name, sys.stdout) if show else None
     start = time.time()
     try:
         while True:
             if progress is not None:
-                try:
-                    progress.update(disco.jobinfo(name).get('pipeline') or [])
-                except CommError:
-                    pass
+                progress.update()
             wait_ms = int(args.interval * 1000)
             if args.timeout is not None:
                 left = args.timeout - (time.time() - start)
@@ -300,24 +246,11 @@ def cmd_wait(args):
 
 
 def _failure_hint(disco, name):
-    """The first line of the error that killed the job, for a one-line message."""
-    try:
-        reason = None
-        for _, (_, _, message) in disco.events(name):
-            if message.startswith(('FATAL:', 'ERROR:')):
-                reason = message
-                break
-            if reason is None and message.startswith('WARN'):
-                reason = message
-    except Exception:
-        return ''
+    """Why the job died, in one line, for the CLI's error message."""
+    reason = disco.failure_reason(name)
     if not reason:
         return ''
-    lines = [l.strip() for l in reason.splitlines() if l.strip()]
-    last = next((l for l in reversed(lines) if not l.startswith(('Note:', 'File '))), lines[0])
-    kind = reason.split(':', 1)[0]
-    text = last if last.startswith(kind) else '%s: %s' % (kind, last)
-    return ': %s (see `discolite events %s`)' % (text, name)
+    return ': %s (see `discolite events %s`)' % (reason[0], name)
 
 
 def _ready_results(disco, name):
@@ -464,11 +397,27 @@ def cmd_pstats(args):
 
 
 def cmd_run(args):
-    return run_script(args.script, args.args)
+    if not args.script:
+        args.usage_error('the following argument is required: SCRIPT')
+    if args.inline:  # tasks in this process: only an in-process master can do that
+        if args.master and not args.master.startswith('local://'):
+            raise CLIError('--inline runs the tasks in this process, on an in-process master: '
+                           'it cannot be used with -M %s' % args.master)
+        if os.environ.get('DISCO_MASTER', '').startswith(('http://', 'https://', 'disco://')):
+            sys.stderr.write('discolite: note: --inline runs the job on an in-process master, '
+                             'not on DISCO_MASTER=%s\n' % os.environ['DISCO_MASTER'])
+            del os.environ['DISCO_MASTER']
+        os.environ['DISCOLITE_INLINE'] = '1'
+    if args.master:  # the script's own Disco()/Job() find the master through DISCO_MASTER
+        os.environ['DISCO_MASTER'] = args.master
+    return run_script(args.script, args.args, verbose=args.verbose)
 
 
-def run_script(path, argv):
-    """Run ``path`` as ``__main__`` with ``disco`` aliased to discolite, like ``python path``."""
+def run_script(path, argv, verbose=False):
+    """Run ``path`` as ``__main__`` with ``disco`` aliased to discolite, like ``python path``.
+
+    An exception from the script is printed as Python would, with the script's own frames
+    only (discolite's are left out unless ``verbose``), and gives exit status 1."""
     import runpy
     from discolite import alias
     if not os.path.exists(path):
@@ -480,24 +429,72 @@ def run_script(path, argv):
     sys.path.insert(0, os.path.dirname(script))
     try:
         runpy.run_path(path, run_name='__main__')
-    except Exception as e:
-        # the one-line error says where in the script it happened (-v shows the traceback)
-        where = [frame for frame, line in traceback.walk_tb(e.__traceback__)
-                 if os.path.abspath(frame.f_code.co_filename) == script]
-        if where:
-            e._discolite_where = '%s line %d' % (path, where[-1].f_lineno)
-        raise
     except SystemExit as e:
         code = e.code
         if code is None or isinstance(code, int):
             return code or 0
         sys.stderr.write('%s\n' % code)
         return 1
+    except Exception as e:
+        if verbose:
+            raise
+        sys.stdout.flush()
+        sys.stderr.write(user_traceback(e))
+        return 1
     finally:
         sys.argv = saved_argv
         if sys.path and sys.path[0] == os.path.dirname(script):
             del sys.path[0]
     return 0
+
+
+_PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _own_frame(filename):
+    """A frame of discolite itself or of the machinery that runs the script."""
+    path = os.path.abspath(filename)
+    return path.startswith(_PKG) or filename.startswith('<frozen') or \
+        os.path.basename(path) == 'runpy.py'
+
+
+def user_traceback(e):
+    """Python's traceback text for ``e`` with only the user's frames; a multi-line discolite
+    error (a JobError carrying a task's traceback) shows its first line and notes."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if not _own_frame(f.filename)]
+    out = []
+    if frames:
+        out.append('Traceback (most recent call last):\n')
+        out.extend(traceback.format_list(frames))
+    text = ''.join(traceback.format_exception_only(type(e), e))
+    lines = text.rstrip('\n').split('\n')
+    if len(lines) > 1 and type(e).__module__.startswith('discolite'):
+        notes = [l.strip() for l in lines[1:]
+                 if l.strip().startswith('Note:') and l.strip() not in lines[0]]
+        lines = [lines[0]] + notes + ['(run with -v for the whole message and traceback)']
+    out.append('\n'.join(lines) + '\n')
+    return ''.join(out)
+
+
+def cmd_ui(args):
+    """Open the master's pages (a job's dataflow view, or the status page) in a browser."""
+    from urllib.parse import quote
+    master = _disco(args).master
+    if not master.startswith(('http://', 'https://')):
+        raise CLIError('the pages are served by an HTTP master: start `discolite master` and '
+                       'use -M URL or DISCO_MASTER (this is %s)' % master)
+    url = master.rstrip('/') + '/'
+    if args.job:
+        name = _job(args, args.job)
+        _call(_unknown(name), name, _disco(args).jobinfo, name)
+        url += '%s.html?name=%s' % ('job' if args.job_page else 'dataflow', quote(name, safe='@:'))
+    import webbrowser
+    graphical = os.environ.get('BROWSER') or sys.platform in ('darwin', 'win32') or \
+        os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')
+    if args.print_url or not graphical or not webbrowser.open(url):
+        _out(url)
+    else:
+        _out('opened %s' % url)
 
 
 def cmd_master(args):
@@ -620,8 +617,21 @@ def build_parser():
                 'Run a job script unchanged: `import disco...` resolves to discolite, '
                 'sys.argv is [SCRIPT, ARGS...], __name__ is "__main__" and the script\'s '
                 'directory is on sys.path, as with `python SCRIPT ARGS...`.')
-    p.add_argument('script', metavar='SCRIPT')
-    p.add_argument('args', nargs=argparse.REMAINDER, metavar='ARGS')
+    p.add_argument('--inline', action='store_true',
+                   help='run every task in this process, one after another, so that '
+                   'breakpoint()/pdb and print() work in job functions (DISCOLITE_INLINE=1)')
+    p.add_argument('script', metavar='SCRIPT', nargs='?')
+    p.add_argument('args', nargs='*', metavar='ARGS', help='arguments of the script')
+    p.set_defaults(usage_error=p.error)
+    p.usage = '%(prog)s [-h] [--inline] SCRIPT [ARGS ...]'
+
+    p = command('ui', cmd_ui, "open the master's web pages in a browser",
+                "Open a job's dataflow view (or with --job-page its job page; without JOB "
+                "the status page) in a browser; where none can be started, print the URL.")
+    p.add_argument('job', nargs='?', metavar='JOB')
+    p.add_argument('--job-page', action='store_true', help="open the job page instead")
+    p.add_argument('--print', dest='print_url', action='store_true',
+                   help='only print the URL')
 
     p = command('master', cmd_master, 'serve a discolite master over HTTP',
                 'Serve a discolite master over HTTP (run `discolite master --help` for '
@@ -634,11 +644,29 @@ def build_parser():
     return parser
 
 
+_GLOBAL_WITH_VALUE = ('-M', '--master', '-s', '--settings')
+
+
+def _command_index(argv):
+    """Index of the subcommand in ``argv`` (after the global options), or None."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _GLOBAL_WITH_VALUE:
+            i += 2
+        elif arg.startswith('-'):
+            i += 1
+        else:
+            return i
+    return None
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == 'master':  # its options belong to the HTTP master
+    i = _command_index(argv)
+    if i is not None and argv[i] == 'master':  # its options belong to the HTTP master
         from discolite.master.httpserver import main as master_main
-        return master_main(argv[1:])
+        return master_main(argv[i + 1:])
     if 'ddfs' in argv:  # everything after `ddfs` belongs to the ddfs command
         i = argv.index('ddfs')
         pre = build_parser().parse_args(argv[:i] + ['ddfs'])
@@ -647,10 +675,14 @@ def main(argv=None):
             if pre.settings:
                 os.environ['DISCO_SETTINGS_FILE'] = pre.settings
             return ddfs_main(argv[i + 1:], master=_master_url(pre.master))
-    if argv and argv[0] == 'run' and len(argv) > 1 and not argv[1].startswith('-'):
-        argv = ['run', '--'] + argv[1:]  # everything after SCRIPT belongs to the script
-    if 'oob' in argv:  # let options follow the words: `oob get KEY JOB --repr`
-        i = argv.index('oob')
+    i = _command_index(argv)
+    if i is not None and argv[i] == 'run':
+        j = i + 1
+        while j < len(argv) and argv[j] in ('--inline', '-h', '--help'):
+            j += 1
+        if j < len(argv) and not argv[j].startswith('-'):
+            argv.insert(j, '--')  # everything from SCRIPT on belongs to the script
+    if i is not None and argv[i] == 'oob':  # options may follow the words: `oob get K J --repr`
         rest = argv[i + 1:]
         argv = argv[:i + 1] + [a for a in rest if a.startswith('-')] + \
             [a for a in rest if not a.startswith('-')]
@@ -719,7 +751,4 @@ def _message(e):
         line = '%s: %s' % (type(e).__name__, line)
     if len(line) > 500:
         line = line[:497] + '...'
-    where = getattr(e, '_discolite_where', None)
-    if where:
-        line += ' [in %s]' % where
     return line

@@ -1,11 +1,12 @@
 """``Disco`` (the client of a master) and ``result_iterator`` (``disco.core``)."""
 import json
 import sys
+import threading
 import time
 import warnings
 from io import BytesIO
 
-from discolite.error import CommError, DiscoError, JobError
+from discolite.error import CommError, DataError, DiscoError, JobError
 from discolite.job import Job, JobPack
 from discolite.settings import DiscoSettings
 from discolite.transport import Request, transport_for
@@ -38,6 +39,9 @@ class Disco(object):
             master = 'http://%s:%s' % (host, self.settings['DISCO_PORT'])
         self._master = master or None
         self._transport = None
+        if self._given:
+            from discolite.settings import note_client_master
+            note_client_master(self._master)
 
     @property
     def master(self):
@@ -126,12 +130,15 @@ class Disco(object):
         return Job(name=name, master=self).run(**jobargs)
 
     def kill(self, jobname):
+        _unwaited.pop(_name(jobname), None)
         self.request('/disco/ctrl/kill_job', json.dumps(_name(jobname)))
 
     def clean(self, jobname):
+        _unwaited.pop(_name(jobname), None)
         self.request('/disco/ctrl/clean_job', json.dumps(_name(jobname)))
 
     def purge(self, jobname):
+        _unwaited.pop(_name(jobname), None)
         self.request('/disco/ctrl/purge_job', json.dumps(_name(jobname)))
 
     def jobpack(self, jobname):
@@ -139,7 +146,14 @@ class Disco(object):
         return JobPack.load(BytesIO(data))
 
     def jobinfo(self, jobname):
-        return self._json('/disco/ctrl/jobinfo?name=%s' % _q(jobname))
+        """Disco's jobinfo dict; for a dead job also ``reason``, the line saying why it died
+        (from the master, or worked out from the events of a master that has no such field)."""
+        info = self._json('/disco/ctrl/jobinfo?name=%s' % _q(jobname))
+        if isinstance(info, dict) and info.get('active') == 'dead' and 'reason' not in info:
+            reason = self.failure_reason(jobname)
+            if reason:
+                info['reason'] = reason[0]
+        return info
 
     def rawevents(self, jobname, offset=0):
         return self.request('/disco/ctrl/rawevents?name=%s' % _q(jobname), offset=offset)
@@ -178,6 +192,9 @@ class Disco(object):
         timeout = _timeout_ms(timeout)  # invalid values are refused by the master (400)
         reply = self._json('/disco/ctrl/get_results', json.dumps([timeout, names]))
         results = [(name, (status, result)) for name, (status, result) in reply]
+        for name, (status, _result) in results:
+            if status != 'active':
+                _unwaited.pop(name, None)
         if many:
             others, active = [], []
             for item in results:
@@ -190,30 +207,48 @@ class Disco(object):
         (seconds since ``start_time``) has passed, else :class:`Continue`."""
         try:
             status, results = self.results(jobname, timeout=poll_interval)
-        except CommError:
+        except CommError as e:
+            if e.code is None:  # nothing answered: wait() gives up after a while
+                self._unreachable.error = e
             status = 'active'
         if status == 'ready':
             return results
         if status != 'active':
-            raise JobError(Job(name=jobname, master=self),
-                           "Status {0}".format(status) + self._failure_reason(jobname, status))
+            if self.master.startswith('local://'):
+                from discolite.master.inline import take_exception
+                exc = take_exception(self.master, _name(jobname))
+                if exc is not None:  # inline mode: the task's own exception, traceback and all
+                    raise exc
+            raise JobError(Job(name=jobname, master=self), self._dead_message(jobname, status))
         if timeout and time.time() - start_time > timeout:
             raise JobError(Job(name=jobname, master=self), "Timeout")
         raise Continue()
 
-    def _failure_reason(self, jobname, status):
-        """The FATAL / last task error event of a dead job, to show in its JobError."""
-        if status != 'dead':
-            return ''
+    def _dead_message(self, jobname, status):
+        """JobError's message: why a dead job died first (one line, then its events)."""
+        reason = self.failure_reason(jobname) if status == 'dead' else None
+        if not reason:
+            return "Status {0}".format(status)
+        return "%s (Status %s)\n%s" % (reason[0], status, reason[1])
+
+    def failure_reason(self, jobname):
+        """``(one line, full event text)`` saying why the job died (its first FATAL, or its
+        last task error), or None."""
+        from discolite.error import failure_reason
         try:
-            texts = [event[2] for _offset, event in self.events(jobname)]
+            return failure_reason(event[2] for _offset, event in self.events(jobname))
         except Exception:
-            return ''
-        reasons = [t for t in texts if t.startswith('FATAL: ')][-1:]
-        if not reasons:  # a task that failed too often: its last error, then the verdict
-            reasons = [t for t in texts if t.startswith('WARNING: [')][-1:] + \
-                      [t for t in texts if t.startswith('ERROR: [')][-1:]
-        return ''.join('\n' + r for r in reasons)
+            return None
+
+    _unreachable = threading.local()  # the CommError of the last poll, per thread
+
+    def _give_up_after(self):
+        """Seconds ``wait`` keeps polling a master that does not answer (0: forever)."""
+        try:
+            value = float(self.settings['DISCOLITE_WAIT_UNREACHABLE'])
+        except (KeyError, TypeError, ValueError):
+            return 300.0
+        return value if value > 0 else 0
 
     def wait(self, jobname, poll_interval=2, timeout=None, clean=False, show=None):
         """Block until the job ends; return its results, or raise JobError."""
@@ -230,19 +265,39 @@ class Disco(object):
         monitor = EventMonitor(self, jobname, show=self.settings['DISCO_EVENTS']
                                if show is None else show, poll_interval=poll)
         start = time.time()
-        while True:
-            monitor.refresh()
-            try:
-                wait_ms = poll * 1000
-                if timeout is not None:
-                    wait_ms = max(0, min(wait_ms, (timeout - (time.time() - start)) * 1000))
-                return self.check_results(jobname, start, timeout, wait_ms)
-            except Continue:
-                continue
-            finally:
-                monitor.refresh(final=True)
-                if clean:
-                    self.clean(jobname)
+        give_up = self._give_up_after()
+        unreachable_since = None
+        try:
+            while True:
+                monitor.refresh()
+                try:
+                    wait_ms = poll * 1000
+                    if monitor.progress is not None:  # a live line moves at least every second
+                        wait_ms = min(wait_ms, 1000)
+                    if timeout is not None:
+                        wait_ms = max(0, min(wait_ms, (timeout - (time.time() - start)) * 1000))
+                    self._unreachable.error = None
+                    return self.check_results(jobname, start, timeout, wait_ms)
+                except Continue:
+                    error = self._unreachable.error
+                    if error is None:
+                        unreachable_since = None
+                        continue
+                    now = time.time()
+                    unreachable_since = unreachable_since or now
+                    if give_up and now - unreachable_since >= give_up:
+                        raise CommError("master %s unreachable for %d s while waiting for job %s "
+                                        "(setting DISCOLITE_WAIT_UNREACHABLE): %s"
+                                        % (self.master, now - unreachable_since, jobname,
+                                           error.msg), error.url, None)
+                    time.sleep(min(poll, 1.0))  # not a busy loop while nothing answers
+                    continue
+                finally:
+                    monitor.refresh(final=True)
+                    if clean:
+                        self.clean(jobname)
+        finally:
+            monitor.close()
 
     # -- OOB and profiling
 
@@ -322,6 +377,41 @@ class Stats(object):
         pass
 
 
+#: Jobs submitted by this process that nobody has seen end yet: name -> Disco client.
+_unwaited = {}
+_exit_check = []
+
+
+def submitted(disco, name):
+    """Remember a job this process submitted, to warn at exit if it is still active then."""
+    if not _exit_check:
+        import atexit
+        _exit_check.append(True)
+        atexit.register(_warn_unwaited)  # after the master's own atexit: runs before it
+    _unwaited[name] = disco
+
+
+def _warn_unwaited():
+    """At exit: a warning for each job this process submitted that is still active."""
+    gone = set()  # masters that did not answer: not asked again (each try may retry)
+    for name, disco in list(_unwaited.items()):
+        if disco.master in gone:
+            continue
+        try:
+            status = disco.results(name, timeout=0)[0]
+        except Exception:
+            gone.add(disco.master)
+            continue
+        if status == 'active':
+            local = disco.master.startswith('local://')
+            sys.stderr.write(
+                "discolite: warning: job %s was still active when this process exited: it was "
+                "never waited for (call job.wait() to get its results)%s\n"
+                % (name, '; the in-process master kills it now' if local else
+                   '; it keeps running on %s' % disco.master))
+    _unwaited.clear()
+
+
 def _name(job):
     return job.name if isinstance(job, Job) else job
 
@@ -366,14 +456,47 @@ def _timeout_ms(timeout):
 def result_iterator(urls, reader=chain_reader, input_stream=(map_input_stream,),
                     notifier=notifier, params=None, ddfs=None):
     """Iterate over the records at ``urls`` (usually a job's results), with replica failover."""
+    if isinstance(urls, Job):
+        raise TypeError("result_iterator() takes a job's results, not the Job %s: pass "
+                        "job.wait() (it waits for the job and returns its result URLs)"
+                        % urls.name)
     settings = DiscoSettings()
     if ddfs:
         settings['DISCO_MASTER'] = ddfs
-    for replicas in inputlist(urls, settings=settings):
-        replicas = list(iterify(replicas)) if not isinstance(replicas, str) else [replicas]
-        notifier(replicas)
-        yield from replica_records(replicas, list(input_stream) + ([reader] if reader else []),
-                                   params)
+    try:
+        for replicas in inputlist(urls, settings=settings):
+            replicas = list(iterify(replicas)) if not isinstance(replicas, str) else [replicas]
+            notifier(replicas)
+            yield from replica_records(replicas, list(input_stream) + ([reader] if reader
+                                                                       else []), params)
+    except DataError as e:
+        hint = _port_hint(str(e.url).split(), settings)
+        if not hint:
+            raise
+        raise type(e)('%s%s' % (e.msg, hint), e.url, e.code) from e
+
+
+def _port_hint(replicas, settings):
+    """Why a result URL may be unreadable: it resolves to DISCO_PORT, not the master's port."""
+    from discolite import util
+    from discolite.settings import master_port
+    master = settings['DISCO_MASTER']
+    port = master_port(master)
+    tried = []
+    for url in replicas:
+        scheme = url.split('://', 1)[0]
+        if scheme in ('disco', 'dir'):
+            try:
+                url = util.urlresolve(url)
+            except Exception:
+                continue
+        if url.startswith('http://') and master_port(url) == str(settings['DISCO_PORT']):
+            tried.append(url)
+    if not port or not tried or str(settings['DISCO_PORT']) == port:
+        return ''
+    return ('. Tried %s: result URLs are read at DISCO_PORT (%s), but the master %s listens '
+            'on port %s; set DISCO_PORT=%s' % (' '.join(tried), settings['DISCO_PORT'], master,
+                                               port, port))
 
 
 def client_version():

@@ -34,7 +34,7 @@ def new_globals():
     return GLOBALS
 
 
-def _by_reference(func):
+def _by_reference(func, keep_globals=None):
     module = getattr(func, '__module__', None) or ''
     top = module.split('.')[0]
     if top in _STDLIB or top == 'discolite':
@@ -44,7 +44,8 @@ def _by_reference(func):
         # alias); functions of any other package called ``disco`` travel as code.
         mod = sys.modules.get(module)
         return getattr(mod, '__name__', '').split('.')[0] == 'discolite'
-    if KEEP_GLOBALS and module != '__main__' and '<locals>' not in func.__qualname__:
+    keep = KEEP_GLOBALS if keep_globals is None else keep_globals
+    if keep and module != '__main__' and '<locals>' not in func.__qualname__:
         mod = sys.modules.get(module)
         return mod is not None and getattr(mod, func.__name__, None) is func
     return False
@@ -63,8 +64,10 @@ _MARSHALLED = {}  # id(code) -> (code, marshal bytes): a client submits the same
 
 
 class Pickler(pickle.Pickler):
+    keep_globals = None  # None: the module's KEEP_GLOBALS
+
     def reducer_override(self, obj):
-        if isinstance(obj, types.FunctionType) and not _by_reference(obj):
+        if isinstance(obj, types.FunctionType) and not _by_reference(obj, self.keep_globals):
             if obj.__closure__:
                 free = ', '.join(obj.__code__.co_freevars)
                 raise DiscoError(
@@ -102,11 +105,15 @@ class Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def dumps(obj, protocol=-1):
-    """Pickle ``obj``; a value that cannot be pickled raises DiscoError naming it."""
+def dumps(obj, protocol=-1, keep_globals=None):
+    """Pickle ``obj``; a value that cannot be pickled raises DiscoError naming it.
+    ``keep_globals``: ship functions of importable modules by reference (default:
+    :data:`KEEP_GLOBALS`)."""
     buf = io.BytesIO()
     try:
-        Pickler(buf, protocol).dump(obj)
+        pickler = Pickler(buf, protocol)
+        pickler.keep_globals = keep_globals
+        pickler.dump(obj)
     except DiscoError:
         raise
     except Exception as e:

@@ -370,14 +370,15 @@ class DDFS(object):
 
     def _read_url(self, url):
         from discolite import util
-        path = util.local_path(url)
+        local = self.master.startswith('local://')  # an HTTP master's nodes are read by HTTP
+        path = util.local_path(url) if local else None
         if path is not None:
             with open(path, 'rb') as f:
                 return f.read()
         scheme, rest = util.schemesplit(url)
-        if scheme == 'disco' and '/ddfs/' in rest and \
+        if local and scheme == 'disco' and '/ddfs/' in rest and \
                 util.local_roots(util.netloc.parse(rest.split('/', 1)[0]).host, ddfs=True):
-            # a blob of a DDFS in this process that is not there (any more)
+            # a blob of the in-process master's DDFS that is not there (any more)
             raise CommError("b'Not found.'", url, 404)
         if url.startswith(('disco://', 'dir://')):
             url = util.urlresolve(url)

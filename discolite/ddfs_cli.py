@@ -169,6 +169,21 @@ def cmd_touch(ddfs, args):
         ddfs.tag(tag, [], token=args.token)
 
 
+@command('cp', 'copy the entries of SRC to DST (DST is replaced)',
+         [(('src',), {'metavar': 'SRC'}), (('dst',), {'metavar': 'DST'})])
+def cmd_cp(ddfs, args):
+    ddfs.put(args.dst, ddfs.urls(args.src, token=args.token), token=args.token)
+
+
+@command('stat', "print a summary of each TAG: id, last-modified, entries, attributes",
+         [(('tags',), {'nargs': '+', 'metavar': 'TAG'})])
+def cmd_stat(ddfs, args):
+    for tag in args.tags:
+        doc = ddfs.get(tag, token=args.token)
+        _out('%s	id=%s	last-modified=%s	entries=%d	attributes=%d'
+             % (tag, doc['id'], doc['last-modified'], len(doc['urls']), len(doc['user-data'])))
+
+
 @command('rm', 'delete each TAG (its blobs stay until garbage collected)',
          [(('tags',), {'nargs': '+', 'metavar': 'TAG'})])
 def cmd_rm(ddfs, args):

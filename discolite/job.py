@@ -44,15 +44,35 @@ class Job(object):
         prepare = getattr(worker, 'prepare_jobargs', None)
         if prepare is not None:
             jobargs = prepare(self, jobargs)
+        if isinstance(worker, dict):
+            import warnings
+            from discolite.jobcheck import jobarg_messages
+            for message in jobarg_messages(worker, jobargs):
+                warnings.warn(message, UserWarning, stacklevel=3)
         return JobPack(worker.jobpack_version,
                        worker.jobdict(self, **jobargs),
                        worker.jobenvs(self, **jobargs),
                        worker.jobhome(self, **jobargs),
-                       jobdata(self, jobargs))
+                       jobdata(self, jobargs, keep_globals=self._keep_globals()))
+
+    def _keep_globals(self):
+        """DISCOLITE_KEEP_GLOBALS for this job: the client's setting, or an in-process
+        master's own (``Master(DISCOLITE_KEEP_GLOBALS=True)``)."""
+        from discolite.settings import flag
+        if flag(self.settings, 'DISCOLITE_KEEP_GLOBALS'):
+            return True
+        url = self.disco._master or ''
+        if url.startswith('local://'):
+            from discolite.master import get_master
+            master = get_master(url)
+            return bool(master is not None and master.config['DISCOLITE_KEEP_GLOBALS'])
+        return False
 
     def run(self, **jobargs):
         """Submit the job; returns ``self`` with ``name`` set to the master's unique job name."""
         self.name = self.disco.submit(self.pack(**jobargs).dumps())
+        from discolite.core import submitted
+        submitted(self.disco, self.name)
         return self
 
     def __repr__(self):

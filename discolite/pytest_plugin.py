@@ -38,6 +38,10 @@ def pytest_addoption(parser):
     group.addoption('--disco-master', metavar='URL', default=None,
                     help='run the disco / disco_session fixtures against this master '
                          '(e.g. http://localhost:8989) instead of an in-process master')
+    group.addoption('--disco-inline', action='store_true', default=False,
+                    help='run every task of the in-process masters inline, in the test\'s '
+                         'own process one after another (DISCOLITE_INLINE=1): breakpoint() '
+                         'and print() work in job functions (use with -s)')
     group.addoption('--no-disco-alias', action='store_true', default=False,
                     help="don't make 'import disco' resolve to discolite")
     parser.addini('disco_alias', type='bool', default=True,
@@ -54,6 +58,10 @@ def _alias_wanted(config):
 
 def pytest_configure(config):
     config._discolite_alias = False
+    config._discolite_inline = None
+    if config.getoption('--disco-inline'):
+        config._discolite_inline = os.environ.get('DISCOLITE_INLINE')
+        os.environ['DISCOLITE_INLINE'] = '1'  # also for masters the code under test makes
     if _alias_wanted(config):
         from discolite import alias
         if not alias.installed():
@@ -62,6 +70,11 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    if config.getoption('--disco-inline'):
+        if config._discolite_inline is None:
+            os.environ.pop('DISCOLITE_INLINE', None)
+        else:
+            os.environ['DISCOLITE_INLINE'] = config._discolite_inline
     if getattr(config, '_discolite_alias', False):
         from discolite import alias
         alias.uninstall()
@@ -70,7 +83,9 @@ def pytest_unconfigure(config):
 
 def pytest_report_header(config):
     url = _master_option(config)
-    return 'discolite: disco fixtures use %s' % (url or 'a fresh in-process master per test')
+    return 'discolite: disco fixtures use %s%s' % (
+        url or 'a fresh in-process master per test',
+        ' (inline: tasks run in this process)' if config.getoption('--disco-inline') else '')
 
 
 def _master_option(config):
@@ -78,17 +93,12 @@ def _master_option(config):
 
 
 class _Environ(object):
-    """Point ``DISCO_MASTER`` at a master for a while (and, for an HTTP master given with a
-    port, ``DISCO_PORT`` at that port unless it is set, so that result URLs resolve to it),
-    then put the old values back."""
+    """Point ``DISCO_MASTER`` at a master for a while (DISCO_PORT, unless set, follows the port
+    of an HTTP master's URL, so that result URLs resolve to it), then put the old value back."""
 
     def __init__(self, url):
-        from discolite.cli import master_port
-        self.old = {key: os.environ.get(key) for key in ('DISCO_MASTER', 'DISCO_PORT')}
+        self.old = {'DISCO_MASTER': os.environ.get('DISCO_MASTER')}
         os.environ['DISCO_MASTER'] = url
-        port = master_port(url)
-        if port and self.old['DISCO_PORT'] is None:
-            os.environ['DISCO_PORT'] = port
 
     def restore(self):
         for key, value in self.old.items():
@@ -145,7 +155,10 @@ def _client(config):
     except ValueError:
         raise pytest.UsageError('disco_workers must be an integer, not %r'
                                 % config.getini('disco_workers'))
-    master = Master(DISCOLITE_WORKERS=workers)
+    overrides = {'DISCOLITE_WORKERS': workers}
+    if config.getoption('--disco-inline'):
+        overrides['DISCOLITE_INLINE'] = '1'
+    master = Master(**overrides)
     env = _Environ(master.url)
     try:
         yield Disco(master.url)

@@ -23,13 +23,40 @@ def _owner():
     return '%s@%s' % (user, socket.gethostname())
 
 
+def master_port(url):
+    """The port of an ``http(s)://host:port`` master URL as a str, else None."""
+    from urllib.parse import urlsplit
+    if not isinstance(url, str) or not url.startswith(('http://', 'https://')):
+        return None
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return None
+    return str(port) if port else None
+
+
+#: The port of the last HTTP master a ``Disco`` client was created for with an explicit URL
+#: (the default DISCO_PORT when neither DISCO_PORT nor an HTTP DISCO_MASTER is set).
+_client_port = [None]
+
+
+def note_client_master(url):
+    """Remember the port of an HTTP master given to a client by URL (see DISCO_PORT)."""
+    port = master_port(url)
+    if port:
+        _client_port[0] = port
+
+
 class DiscoSettings(dict):
     defaults = {
         # Empty means "the process-wide in-process master" (discolite's default);
         # Disco's own default would be 'http://%s:%s' % (DISCO_MASTER_HOST, DISCO_PORT).
         'DISCO_MASTER': "''",
         'DISCO_MASTER_HOST': "socket.gethostname()",
-        'DISCO_PORT': "8989",
+        # Disco's default is 8989; discolite first takes the port of a master given by URL
+        # (DISCO_MASTER, else the last HTTP master a client was made for), because result
+        # URLs are read at DISCO_PORT and a master serves them on its own port.
+        'DISCO_PORT': "master_port(DISCO_MASTER) or _client_port[0] or 8989",
         'DISCO_PROXY': "''",
         'DISCO_PROXY_ENABLED': "''",
         'DISCO_PROXY_PORT': "8999",
@@ -94,6 +121,7 @@ class DiscoSettings(dict):
         'DISCOLITE_RETRY_DELAY': "0.05",
         'DISCOLITE_MSG_LIMIT': "10",       # MSG events per second that kill a task; 0 = off
         'DISCOLITE_KEEP_GLOBALS': "False", # True: job functions keep their module globals
+        'DISCOLITE_INLINE': "False",       # True: run every task in the submitting thread
         'DISCOLITE_EXTERNAL_WORKERS': "False",  # True: run discolite's own job packs as
                                            # worker executables (Disco's worker protocol)
         # job: a pool process serves the tasks of one job, then a fresh one replaces it;
@@ -102,6 +130,21 @@ class DiscoSettings(dict):
         # True: processes a task starts (even setsid daemons) are killed when it ends;
         # False: they live until the job's pool processes are replaced (its end).
         'DISCOLITE_KILL_TASK_PROCESSES': "True",
+        # Limits (0 = none): bytes a job home may unpack to (a 1 MB zip can hold 1 GB).
+        'DISCOLITE_MAX_JOBHOME': "512 * 1024 * 1024",
+        # `discolite master`'s HTTP server: seconds an idle keep-alive connection is kept,
+        # seconds a request may stall while being read, connections (= threads) served at
+        # once, and request bodies over 1 MiB read at once.
+        'DISCOLITE_SERVER_IDLE_TIMEOUT': "15",
+        'DISCOLITE_SERVER_READ_TIMEOUT': "30",
+        'DISCOLITE_SERVER_MAX_CONNECTIONS': "512",
+        'DISCOLITE_SERVER_MAX_BODIES': "4",
+        # HTTP clients: seconds to connect, seconds to wait for an answer (beyond the wait
+        # a get_results poll asks for), and seconds wait() keeps trying a master it
+        # cannot reach before raising CommError (Disco waits forever).
+        'DISCOLITE_HTTP_CONNECT_TIMEOUT': "10",
+        'DISCOLITE_HTTP_READ_TIMEOUT': "120",
+        'DISCOLITE_WAIT_UNREACHABLE': "300",
     }
 
     globals = dict(globals())
@@ -176,11 +219,22 @@ _COMPILED = {}  # default expression -> its code object (see DiscoSettings.__get
 _REDUCED = None  # (what it depends on, the values) of the last DiscoSettings.__reduce__
 _CHOICES = {'DISCOLITE_START_METHOD': ('fork', 'forkserver', 'spawn'),
             'DISCOLITE_ISOLATION': ('job', 'task')}
-_POSITIVE_INT = ('DISCOLITE_WORKERS', 'DISCOLITE_NODES')
-_NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT')
+_POSITIVE_INT = ('DISCOLITE_WORKERS', 'DISCOLITE_NODES', 'DISCOLITE_SERVER_MAX_CONNECTIONS',
+                 'DISCOLITE_SERVER_MAX_BODIES')
+_NONNEG_INT = ('DISCOLITE_MAX_FAILURES', 'DISCOLITE_MSG_LIMIT', 'DISCOLITE_MAX_JOBHOME')
 _NONNEG_FLOAT = ('DISCOLITE_RETRY_DELAY',)
+_POSITIVE_FLOAT = ('DISCOLITE_SERVER_IDLE_TIMEOUT', 'DISCOLITE_SERVER_READ_TIMEOUT')
 _TRUE = ('1', 'true', 'yes', 'on')
 _FALSE = ('0', 'false', 'no', 'off', '', 'none')
+
+
+def flag(settings, key):
+    """A true/false setting as a bool (DiscoError for anything else)."""
+    text = str(settings[key]).strip().lower()
+    if text not in _TRUE + _FALSE:
+        raise DiscoError("Invalid setting %s=%r: expected True or False (1 or 0)"
+                         % (key, settings[key]))
+    return text in _TRUE
 
 
 def validate(settings):
@@ -198,7 +252,7 @@ def validate(settings):
             raise DiscoError("Invalid setting %s=%r: expected an integer >= %d"
                              % (key, raw, 1 if key in _POSITIVE_INT else 0))
         out[key] = value
-    for key in _NONNEG_FLOAT:
+    for key in _NONNEG_FLOAT + _POSITIVE_FLOAT:
         raw = settings[key]
         try:
             if isinstance(raw, bool):
@@ -208,8 +262,9 @@ def validate(settings):
                 raise ValueError(raw)
         except (TypeError, ValueError):
             raise DiscoError("Invalid setting %s=%r: expected a number of seconds" % (key, raw))
-        if value < 0:
-            raise DiscoError("Invalid setting %s=%r: expected a number >= 0" % (key, raw))
+        if value < 0 or (value == 0 and key in _POSITIVE_FLOAT):
+            raise DiscoError("Invalid setting %s=%r: expected a number %s 0"
+                             % (key, raw, '>' if key in _POSITIVE_FLOAT else '>='))
         out[key] = value
     for key, choices in _CHOICES.items():
         value = settings[key]
@@ -221,17 +276,8 @@ def validate(settings):
             raise DiscoError("Invalid setting %s=%r: this platform supports only %s"
                              % (key, value, ', '.join(multiprocessing.get_all_start_methods())))
         out[key] = value
-    keep = settings['DISCOLITE_KEEP_GLOBALS']
-    flag = str(keep).strip().lower()
-    if flag not in _TRUE + _FALSE:
-        raise DiscoError("Invalid setting DISCOLITE_KEEP_GLOBALS=%r: expected True or False"
-                         % (keep,))
-    out['DISCOLITE_KEEP_GLOBALS'] = flag in _TRUE
-    kill = settings['DISCOLITE_KILL_TASK_PROCESSES']
-    if str(kill).strip().lower() not in _TRUE + _FALSE:
-        raise DiscoError("Invalid setting DISCOLITE_KILL_TASK_PROCESSES=%r: expected True or "
-                         "False" % (kill,))
-    out['DISCOLITE_KILL_TASK_PROCESSES'] = str(kill).strip().lower() in _TRUE
+    for key in ('DISCOLITE_KEEP_GLOBALS', 'DISCOLITE_INLINE', 'DISCOLITE_KILL_TASK_PROCESSES'):
+        out[key] = flag(settings, key)
     external = settings['DISCOLITE_EXTERNAL_WORKERS']
     out['DISCOLITE_EXTERNAL_WORKERS'] = str(external).lower() in _TRUE
     out['DISCOLITE_DATA'] = settings['DISCOLITE_DATA'] or ''

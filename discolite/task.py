@@ -20,12 +20,13 @@ def safe_name(name):
     return re.sub(r'[^A-Za-z0-9_\-@:]', '_', str(name))
 
 
-def jobdata(*objs):
+def jobdata(*objs, keep_globals=None):
     """The opaque jobdata field of a job pack: the pickled ``(job, jobargs)``."""
-    return dPickle.dumps(objs, -1)
+    return dPickle.dumps(objs, -1, keep_globals=keep_globals)
 
 
 MAX_OOB_KEY = 200  # longer blob prefixes become their md5 in DDFS: unreadable by name
+OOB_KEY_CHARS = 'allowed are the letters A-Z a-z, the digits 0-9 and _ - @ :'
 
 
 class Task(object):
@@ -129,7 +130,9 @@ class Task(object):
 def check_oob_key(key):
     """Raise DiscoError unless ``key`` is a non-empty safe_name of at most MAX_OOB_KEY characters."""
     if not isinstance(key, str) or safe_name(key) != key or not key:
-        raise DiscoError("OOB key contains invalid characters ({0})".format(key))
+        raise DiscoError("OOB key contains invalid characters ({0}): {1}".format(
+            key, OOB_KEY_CHARS if isinstance(key, str) and key else
+            'it must be a non-empty str; ' + OOB_KEY_CHARS))
     if len(key) > MAX_OOB_KEY:
         raise DiscoError("OOB key is longer than %d characters (%d): %s..."
                          % (MAX_OOB_KEY, len(key), key[:40]))

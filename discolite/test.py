@@ -22,8 +22,11 @@ or the master ``DISCO_MASTER`` names.  When the class has a ``serve`` method,
 ``setUp`` starts a threading HTTP server on ``DISCO_TEST_HOST:DISCO_TEST_PORT``
 whose GET replies are ``serve(path)``; ``test_server.urls(inputs)`` gives its URLs.
 ``tearDown`` stops it and purges ``self.job`` unless ``DISCO_TEST_PURGE`` is empty.
+
+``python -m discolite.test test_module ...`` runs such modules with plain unittest, as
+Disco's ``disco test`` does (verbosity from ``DISCO_DEBUG``: off, log, trace).
 """
-import os  # noqa: F401  (importable from here, as from Disco's module)
+import os
 import signal
 import threading
 import unittest
@@ -262,3 +265,24 @@ class TestRunner(unittest.TextTestRunner):
         suite = TestLoader(self.settings).loadTestsFromNames(names)
         return super(TestRunner, self).run(suite)
 
+
+
+def main(argv=None):
+    """``python -m discolite.test NAME...``: Disco's ``disco test`` for test modules (dotted
+    names, found from the current directory) with ``disco`` aliased to discolite."""
+    import sys
+    from discolite import alias
+    names = list(sys.argv[1:] if argv is None else argv)
+    if not names:
+        sys.stderr.write('usage: python -m discolite.test TEST_MODULE[.Class[.method]]...\n')
+        return 2
+    alias.install()
+    sys.path.insert(0, os.getcwd())
+    # The test modules import discolite.test, not this __main__ copy of it.
+    from discolite import test as harness
+    result = harness.TestRunner(DiscoSettings()).run(*names)
+    return 0 if result.wasSuccessful() else 1
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

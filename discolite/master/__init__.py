@@ -39,13 +39,30 @@ class Master(object):
         from discolite.master.nodes import node_names
         host = node_names(config['DISCOLITE_NODES'], config['DISCOLITE_HOST'])[0]
         self.storage = Storage(config['DISCOLITE_DATA'], host)
+        self._lock = None
+        if config['DISCOLITE_DATA']:  # a directory a second master could also be given
+            from discolite.master import restart
+            self._lock = restart.lock(self.storage)
+        try:
+            self._start(config, host, Scheduler, App, DDFSStore)
+        except BaseException:
+            if self._lock is not None:
+                restart.unlock(self._lock)
+            raise
+
+    def _start(self, config, host, Scheduler, App, DDFSStore):
         self.ddfs = DDFSStore(self.storage.ddfs_root, host)
         self.url = 'local://' + self.storage.root
         self.closed = False
         util.register_local_root(host, self.storage.disco_data, self.storage.ddfs_root)
         self.scheduler = Scheduler(self, config)
+        self.reloaded = (0, 0, 0)
+        if self._lock is not None:
+            from discolite.master import restart
+            self.reloaded = restart.reload(self.scheduler)
         self.app = App(self)
         self.external = None
+        self.on_job = None  # called with each JobRecord when it is submitted and when it ends
         with _lock:
             _masters[self.url] = self
         self.scheduler.start()
@@ -66,6 +83,10 @@ class Master(object):
             _masters.pop(self.url, None)
         util.unregister_local_root(self.storage.disco_data)
         self.storage.destroy()
+        if self._lock is not None:
+            from discolite.master import restart
+            restart.unlock(self._lock)
+            self._lock = None
         try:
             atexit.unregister(self.close)
         except Exception:

@@ -8,6 +8,7 @@ import json
 import shutil
 from urllib.parse import unquote
 
+from discolite.master import dataflow, static
 from discolite.master import names
 from discolite.master import ddfs_endpoints
 from discolite.master.jobpack import JobPackError
@@ -15,6 +16,7 @@ from discolite.transport import Response
 
 VERSION = '0.5.4'
 MAX_JOBPACK = 1 << 30
+MAX_TIMEOUT = 2 ** 32 - 1  # ms (49 days), what an Erlang receive timeout accepts
 
 
 class BadRequest(Exception):
@@ -38,6 +40,8 @@ def _json_body(request):
         return json.loads((request.body or b'').decode('utf-8'))
     except (UnicodeDecodeError, ValueError) as e:
         raise BadRequest("invalid JSON body: %s" % e)
+    except RecursionError:
+        raise BadRequest("invalid JSON body: nested too deeply")
 
 
 def _string_body(request):
@@ -89,6 +93,7 @@ class App(object):
     def __init__(self, master):
         self.master = master
         self.scheduler = master.scheduler
+        self._joblist = (None, b'')
         self.get = {'/disco/version': self.version,
                     '/disco/ctrl/joblist': self.joblist,
                     '/disco/ctrl/jobinfo': self.jobinfo,
@@ -100,7 +105,8 @@ class App(object):
                     '/disco/ctrl/load_config_table': self.load_config,
                     '/disco/ctrl/get_blacklist': self.get_blacklist,
                     '/disco/ctrl/get_gc_blacklist': lambda r: ok([]),
-                    '/disco/ctrl/get_settings': self.get_settings}
+                    '/disco/ctrl/get_settings': self.get_settings,
+                    '/disco/ctrl/dataflow': dataflow.endpoint(master)}
         self.post = {'/disco/ctrl/get_results': self.get_results,
                      '/disco/ctrl/kill_job': self.kill_job,
                      '/disco/ctrl/clean_job': self.clean_job,
@@ -130,9 +136,13 @@ class App(object):
             if request.method in ('GET', 'HEAD'):
                 if path.startswith('/disco/') and not path.startswith('/disco/ctrl/'):
                     return self.data_file(request, path[len('/disco/'):])
+                if static.is_page(path):  # the web pages
+                    return static.serve(path)
             return not_found()
         except BadRequest as e:
             return Response(400, json.dumps(str(e)))
+        except (RecursionError, OverflowError) as e:  # hostile numbers or nesting
+            return Response(400, json.dumps('bad request: %s' % type(e).__name__))
         except Exception as e:
             return Response(500, json.dumps('Internal server error: %s: %s'
                                             % (type(e).__name__, e)))
@@ -149,19 +159,33 @@ class App(object):
             return text('Job packet too large', 413)
         if not self.scheduler.accept_new_jobs:
             return text('No new jobs should be submitted to this cluster.', 403)
+        mapped = None
+        if hasattr(body, 'path'):  # the HTTP server streamed a big pack to disk
+            import mmap
+            with open(body.path, 'rb') as f:
+                mapped = body = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         try:
             name = self.scheduler.submit(body)
         except JobPackError as e:
             return ok(['error', 'Job failed to start: %s' % e.render()])
+        finally:
+            if mapped is not None:
+                mapped.close()
         return ok(['ok', name])
 
     def version(self, request):
         return ok(VERSION)
 
     def joblist(self, request):
-        with self.scheduler.lock:
-            jobs = sorted(self.scheduler.jobs.values(), key=lambda j: -j.seq)
-            return ok([[int(j.start), j.status, j.name] for j in jobs])
+        # Clients poll this; the answer is rebuilt only when a job was submitted, ended or
+        # forgotten (each changes the key), not for every poll of every client.
+        s = self.scheduler
+        with s.lock:
+            key = (s.seq, len(s.active), len(s.jobs))
+            if self._joblist[0] != key:
+                jobs = sorted(s.jobs.values(), key=lambda j: -j.seq)
+                self._joblist = (key, ok([[int(j.start), j.status, j.name] for j in jobs]).body)
+            return Response(200, self._joblist[1])
 
     def jobinfo(self, request):
         with self.scheduler.lock:
@@ -211,8 +235,9 @@ class App(object):
         timeout, jobnames = value
         if not isinstance(timeout, int) or isinstance(timeout, bool):
             raise BadRequest("integer expected, '%s' received" % _term(timeout))
-        if timeout < 0:
-            raise BadRequest("non-negative integer expected, '%s' received" % timeout)
+        if not 0 <= timeout <= MAX_TIMEOUT:
+            raise BadRequest("integer between 0 and %d expected, '%s' received"
+                             % (MAX_TIMEOUT, timeout))
         if not isinstance(jobnames, list) or not all(isinstance(n, str) for n in jobnames):
             raise BadRequest("list of job names expected, '%s' received" % _term(jobnames))
         self.scheduler.wait_any(jobnames, timeout / 1000.0)

@@ -47,6 +47,19 @@ def format_line(host, message, t=None):
     return '[%s,%s,%s]\n' % (stamp[1], _quote(host), _quote(message))
 
 
+def io_message(error, path=None):
+    """One line for an OSError of the master's own writes: ``no space left on device in
+    <path>`` for ENOSPC (and EDQUOT), else ``<strerror> in <path>``."""
+    import errno
+    path = path or getattr(error, 'filename', None) or '?'
+    if getattr(error, 'errno', None) in (errno.ENOSPC, getattr(errno, 'EDQUOT', -1)):
+        return 'no space left on device in %s' % path
+    return '%s in %s' % ((getattr(error, 'strerror', None) or str(error)).lower(), path)
+
+
+MAX_PENDING = 1000
+
+
 class EventLog(object):
     """Append-only event file of one job; closed (and frozen) once the job ends.
 
@@ -56,6 +69,14 @@ class EventLog(object):
     object (:meth:`read`, :meth:`size`, :meth:`last`) writes what is pending
     first, so ``events()`` never lags; the scheduler also flushes logs with
     pending lines (:meth:`due`) when it goes idle.
+
+    Writing never raises: a write that fails (a full disk) is undone (the file is
+    cut back to its last whole line), the lines stay pending in memory (the newest
+    MAX_PENDING of them) and are tried again later; :meth:`read` serves the file plus
+    those lines, so offsets do not change.  The first failure is kept in ``error``
+    and reported to ``on_error(self, message)``, where the scheduler ends the job: a
+    log write that raised halfway through a state change is what used to wedge the
+    master.
     """
 
     FLUSH_AFTER = 0.1
@@ -65,23 +86,37 @@ class EventLog(object):
         import threading
         self.path = path
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.file = open(path, 'a', encoding='ascii')
-        self.listeners = []
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.written = os.fstat(self.fd).st_size
         self.pending = []
         self.since = None
+        self.dropped = 0
+        self.error = None
+        self.on_error = None
+        self.listeners = []
         self.lock = threading.Lock()
 
+    @property
+    def file(self):  # open while the job is active
+        return self.fd
+
     def add(self, host, message):
-        if self.file is None:
+        if self.fd is None:
             return
         line = format_line(host, message)
+        report = None
         with self.lock:
             self.pending.append(line)
+            if self.error is not None and len(self.pending) > MAX_PENDING:
+                del self.pending[0]  # keep the newest: they say how the job ended
+                self.dropped += 1
             if self.since is None:
                 self.since = time.monotonic()
             elif len(self.pending) >= self.FLUSH_LINES or \
                     time.monotonic() - self.since >= self.FLUSH_AFTER:
-                self._flush()
+                report = self._flush()
+        if report is not None:
+            self._report(report)
         for listener in list(self.listeners):
             listener(line)
 
@@ -92,41 +127,72 @@ class EventLog(object):
 
     def flush(self):
         with self.lock:
-            self._flush()
+            report = self._flush()
+        if report is not None:
+            self._report(report)
 
     def _flush(self):
-        if self.pending and self.file is not None:
-            self.file.write(''.join(self.pending))  # on an error the lines stay pending
-            self.file.flush()
+        """Write the pending lines; on the first failure, the message to report."""
+        if not self.pending or self.fd is None:
+            self.since = None
+            return None
+        data = ''.join(self.pending).encode('ascii')
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError as e:
+            try:  # no half line in the file: it would end every reader at that point
+                os.ftruncate(self.fd, self.written)
+            except OSError:
+                pass
+            self.since = time.monotonic()  # due again in FLUSH_AFTER: try once more then
+            if self.error is None:
+                self.error = e
+                return io_message(e, self.path)
+            return None
+        self.written += len(data)
         self.pending = []
         self.since = None
+        return None
+
+    def _report(self, message):
+        if self.on_error is not None:
+            self.on_error(self, message)
 
     def _flush_for_reader(self):
-        try:
-            self.flush()
-        except OSError:
-            pass  # a reader gets what is on disk; the writer sees the error
+        self.flush()
 
     def close(self):
         with self.lock:
-            if self.file is not None:
-                self._flush()
-                self.file.close()
-                self.file = None
+            report = None
+            if self.fd is not None:
+                report = self._flush()
+                os.close(self.fd)
+                self.fd = None
+        if report is not None:
+            self._report(report)
 
     def read(self, offset=0):
         self._flush_for_reader()
         try:
             with open(self.path, 'rb') as f:
                 f.seek(offset)
-                return f.read()
+                data = f.read()
         except FileNotFoundError:
-            return b''
+            data = b''
+        with self.lock:
+            pending, written = list(self.pending), self.written
+        if pending:  # lines a full disk kept out of the file
+            tail = ''.join(pending).encode('ascii')
+            start = max(0, offset - written)
+            data = data[:max(0, written - offset)] + tail[start:]
+        return data
 
     def size(self):
         self._flush_for_reader()
         try:
-            return os.path.getsize(self.path)
+            return os.path.getsize(self.path) + sum(len(l) for l in self.pending)
         except OSError:
             return 0
 

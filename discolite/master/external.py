@@ -140,9 +140,12 @@ class FrameReader(object):
             raise ProtocolError('invalid JSON payload in %s message: %s' % (mtype.decode(), e))
 
 
-def worker_env(jobenvs):
-    """The master's environment minus every Disco setting name, plus the job's jobenvs."""
+def worker_env(jobenvs, disco_port=None):
+    """The master's environment minus every Disco setting name, plus ``DISCO_PORT`` (the
+    master's port: a Disco worker reads result and shuffle URLs at it) and the job's jobenvs."""
     env = {k: v for k, v in os.environ.items() if k not in DISCO_NAMES}
+    if disco_port:
+        env['DISCO_PORT'] = str(disco_port)
     if isinstance(jobenvs, dict):
         for key, value in jobenvs.items():
             if isinstance(key, str) and key and '=' not in key and '\0' not in key:
@@ -252,7 +255,8 @@ class _Run(object):
                 if self.killed:
                     return None
                 self.proc = subprocess.Popen(
-                    [worker], cwd=home, env=worker_env(job.pack.jobenvs),
+                    [worker], cwd=home,
+                    env=worker_env(job.pack.jobenvs, self.payload.get('disco_port')),
                     stdin=subprocess.PIPE, stdout=w, stderr=w, close_fds=True,
                     start_new_session=True, preexec_fn=_child_setup)
                 self.pid = self.proc.pid

@@ -14,6 +14,21 @@ one implementation.  This module only adds what HTTP itself needs:
   large results are never read into memory.  The path is resolved by the same
   ``Storage.resolve_data_path`` the endpoint table uses.
 
+Robustness (issue 12; settings in ``discolite/settings.py``):
+
+* a connection waiting for its next request is closed after
+  ``DISCOLITE_SERVER_IDLE_TIMEOUT`` seconds, one whose request (headers or body)
+  stalls for ``DISCOLITE_SERVER_READ_TIMEOUT`` seconds likewise;
+* at most ``DISCOLITE_SERVER_MAX_CONNECTIONS`` connections are served at once
+  (one thread each): at the limit the longest-idle keep-alive connection is
+  closed to make room, and when none is idle the newcomer gets ``503`` (which
+  clients retry); the listen backlog is 1024;
+* at most ``DISCOLITE_SERVER_MAX_BODIES`` request bodies over 1 MiB are read at
+  once (others get ``503``), and job packs over 1 MiB are streamed to a file in
+  the data directory rather than held in memory;
+* two ``Content-Length`` headers, one that is not a plain number, or one next to
+  a ``Transfer-Encoding`` get ``400``.
+
 It binds 127.0.0.1 unless ``--host`` says otherwise.
 """
 import argparse
@@ -21,7 +36,9 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
@@ -30,6 +47,7 @@ from discolite.transport import Request, Response
 
 MAX_BODY = 64 << 20
 CHUNK = 1 << 20
+BIG_BODY = 1 << 20  # bodies above this count against max_bodies; job packs go to disk
 SERVER = 'discolite'
 
 REASONS = {404: 'Object Not Found'}  # what a real Disco master (MochiWeb) says
@@ -73,8 +91,55 @@ def parse_range(header, size):
     return start, min(end, size - 1)
 
 
+class Upload(object):
+    """A request body streamed to a file (``path``, ``size`` bytes); the endpoint maps it."""
+
+    def __init__(self, path, size):
+        self.path = path
+        self.size = size
+
+    def __len__(self):
+        return self.size
+
+    def discard(self):
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+
+    def handle_one_request(self):
+        """As the base class, with the idle timeout while waiting for a request line and
+        the read timeout for the rest (the base class has one timeout, or none)."""
+        server = self.server
+        try:
+            self.connection.settimeout(server.idle_timeout)
+            server.set_idle(self.connection, True)
+            try:
+                self.raw_requestline = self.rfile.readline(65537)
+            finally:
+                server.set_idle(self.connection, False)
+            self.connection.settimeout(server.read_timeout)
+            if len(self.raw_requestline) > 65536:
+                self.requestline = self.request_version = self.command = ''
+                self.send_error(414)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            method = getattr(self, 'do_' + self.command, None)
+            if method is None:
+                self._not_allowed()
+                return
+            method()
+            self.wfile.flush()
+        except (TimeoutError, ConnectionError, OSError):
+            self.close_connection = True
 
     def version_string(self):
         return SERVER
@@ -139,37 +204,77 @@ class Handler(BaseHTTPRequestHandler):
     def _error(self, status, message):
         self._send(Response(status, message.encode('utf-8'), 'text/plain'))
 
+    def _refuse(self, status, message):
+        self.close_connection = True  # an unread body must not be parsed as a request
+        self._error(status, message)
+        return False
+
     def _read_body(self, path):
+        """The body: None (none), bytes, an :class:`Upload` (a big job pack), or False
+        when an answer has been sent already."""
+        lengths = self.headers.get_all('Content-Length') or []
+        encodings = self.headers.get_all('Transfer-Encoding') or []
+        if len(lengths) > 1:
+            return self._refuse(400, 'Duplicate Content-Length.')
+        if encodings:
+            if lengths:
+                return self._refuse(400, 'Content-Length with Transfer-Encoding.')
+            return self._refuse(411, 'Length required.')
+        raw = lengths[0].strip() if lengths else ''
+        if raw and not (raw.isascii() and raw.isdigit()):
+            return self._refuse(400, 'Bad Content-Length.')
+        length = int(raw) if raw else 0
         if self.command not in ('POST', 'PUT'):
+            if length:
+                return self._refuse(400, 'Unexpected request body.')
             return None
-        if 'chunked' in self.headers.get('Transfer-Encoding', '').lower():
-            self.close_connection = True
-            self._error(411, 'Length required.')
-            return False
+        pack = path.startswith('/disco/job/')
+        job = pack or \
+            (self.command == 'PUT' and '/' not in path[len('/ddfs/'):])  # a blob upload
+        if length > (MAX_JOBPACK if job else MAX_BODY):
+            return self._refuse(413, 'Job packet too large' if job else 'Request body too large')
+        if length <= BIG_BODY:
+            return self._read_exactly(length, None)
+        server = self.server
+        if not server.body_slots.acquire(timeout=server.read_timeout):
+            return self._refuse(503, 'Too many large request bodies at once; retry later.')
         try:
-            length = int(self.headers.get('Content-Length') or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._error(400, 'Bad Content-Length.')
-            return False
-        job = path.startswith('/disco/job/')
-        blob = self.command == 'PUT' and '/' not in path[len('/ddfs/'):]  # a blob upload
-        if length > (MAX_JOBPACK if job or blob else MAX_BODY):
-            self.close_connection = True  # the unread body must not be parsed as a request
-            self._error(413, 'Job packet too large' if job else 'Request body too large')
-            return False
+            if not pack:
+                return self._read_exactly(length, None)
+            directory = os.path.join(server.master.storage.root, 'tmp')
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix='upload-', dir=directory)
+            with os.fdopen(fd, 'wb') as out:
+                ok = self._read_exactly(length, out)
+            if ok is False:
+                os.unlink(tmp)
+                return False
+            return Upload(tmp, length)
+        except OSError as e:  # e.g. no room for the upload
+            return self._refuse(503, 'Cannot store the request body: %s' % e.strerror)
+        finally:
+            server.body_slots.release()
+
+    def _read_exactly(self, length, out):
+        """Read ``length`` bytes (into ``out``, else returned); False if the client gave up
+        or is too slow (read timeout per read, and overall at least 64 KiB/s after that)."""
+        deadline = time.time() + self.server.read_timeout + length / float(64 << 10)
         chunks = []
         left = length
         while left > 0:
-            data = self.rfile.read(min(left, CHUNK))
-            if not data:
+            try:
+                data = self.rfile.read1(min(left, CHUNK))
+            except (TimeoutError, OSError):
+                data = b''
+            if not data or time.time() > deadline:
                 self.close_connection = True
                 return False
-            chunks.append(data)
+            if out is None:
+                chunks.append(data)
+            else:
+                out.write(data)
             left -= len(data)
-        return b''.join(chunks)
+        return b''.join(chunks) if out is None else True
 
     def _dispatch(self):
         master = self.server.master
@@ -191,6 +296,9 @@ class Handler(BaseHTTPRequestHandler):
             response = master.app.handle(Request(self.command, url, body, headers))
         except Exception as e:  # App answers its own errors; this is a last resort
             response = Response(500, '"Internal server error: %s"' % type(e).__name__)
+        finally:
+            if isinstance(body, Upload):
+                body.discard()
         self._send(response)
 
     def _data_file(self, master, path):
@@ -227,16 +335,88 @@ class Handler(BaseHTTPRequestHandler):
 
 class MasterHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False
     allow_reuse_address = True
-    request_queue_size = 64
+    request_queue_size = 1024
+    idle_timeout = 15.0
+    read_timeout = 30.0
+    max_connections = 512
+    max_bodies = 4
 
     def __init__(self, address, master=None, quiet=True):
         host = address[0]
         if ':' in host:
             self.address_family = socket.AF_INET6
         ThreadingHTTPServer.__init__(self, address, Handler)
-        self.master = master
         self.quiet = quiet
+        self.conn_lock = threading.Lock()
+        self.connections = 0
+        self.idle = {}                      # socket -> since when it waits for a request
+        self.body_slots = threading.BoundedSemaphore(self.max_bodies)
+        self.master = None
+        if master is not None:
+            self.set_master(master)
+
+    def set_master(self, master):
+        """Serve ``master`` with the limits of its settings."""
+        config = getattr(master, 'config', None) or {}
+        self.idle_timeout = config.get('DISCOLITE_SERVER_IDLE_TIMEOUT', self.idle_timeout)
+        self.read_timeout = config.get('DISCOLITE_SERVER_READ_TIMEOUT', self.read_timeout)
+        self.max_connections = config.get('DISCOLITE_SERVER_MAX_CONNECTIONS',
+                                          self.max_connections)
+        self.max_bodies = config.get('DISCOLITE_SERVER_MAX_BODIES', self.max_bodies)
+        self.body_slots = threading.BoundedSemaphore(self.max_bodies)
+        self.master = master
+
+    def set_idle(self, sock, idle):
+        with self.conn_lock:
+            if idle:
+                self.idle[sock] = time.time()
+            else:
+                self.idle.pop(sock, None)
+
+    def process_request(self, request, client_address):
+        with self.conn_lock:
+            if self.connections >= self.max_connections:
+                if not self.idle:
+                    busy = True
+                else:
+                    busy = False
+                    victim = min(self.idle, key=self.idle.get)
+                    del self.idle[victim]
+                    try:  # its handler sees end of file and ends: its slot frees
+                        victim.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+            else:
+                busy = False
+            if not busy:
+                self.connections += 1
+        if busy:
+            try:
+                request.setblocking(False)
+                request.send(b'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n'
+                             b'Connection: close\r\n\r\n')
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            ThreadingHTTPServer.process_request(self, request, client_address)
+        except Exception:  # no thread (out of memory, thread limit): drop the connection
+            self._gone(request)
+            self.shutdown_request(request)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            ThreadingHTTPServer.process_request_thread(self, request, client_address)
+        finally:
+            self._gone(request)
+
+    def _gone(self, request):
+        with self.conn_lock:
+            self.connections -= 1
+            self.idle.pop(request, None)
 
     def handle_error(self, request, client_address):
         # a client that hangs up mid-response is not the master's problem
@@ -289,6 +469,38 @@ def parse_args(argv):
     return args
 
 
+def _job_printer(stream=None):
+    """``master.on_job``: one line per job submitted and per job ended, printed by a thread
+    (the scheduler calls it under its lock, and a slow terminal must not stall it)."""
+    import queue
+    import time
+    lines = queue.Queue()
+
+    def printer():
+        while True:
+            line = lines.get()
+            try:
+                out = stream or sys.stdout
+                out.write(line + '\n')
+                out.flush()
+            except Exception:
+                pass
+
+    threading.Thread(target=printer, name='discolite-job-lines', daemon=True).start()
+
+    def on_job(job):
+        stamp = time.strftime('%H:%M:%S')
+        if job.status == 'active':
+            lines.put('%s submitted %s (%d inputs)' % (stamp, job.name, len(job.inputs)))
+        elif job.status == 'ready':
+            lines.put('%s ready     %s in %.2fs' % (stamp, job.name, job.finished - job.start))
+        else:
+            why = job.failure()
+            lines.put('%s dead      %s after %.2fs%s' % (stamp, job.name, job.finished - job.start,
+                                                         ': ' + why if why else ' (killed)'))
+    return on_job
+
+
 def main(argv=None):
     from discolite.error import DiscoError
     from discolite.master import Master
@@ -329,7 +541,7 @@ def main(argv=None):
         server.server_close()
         print('discolite master: %s' % e, file=sys.stderr)
         return 2
-    server.master = master
+    server.set_master(master)
 
     stopping = threading.Event()
 
@@ -339,8 +551,19 @@ def main(argv=None):
             threading.Thread(target=server.shutdown, daemon=True).start()
 
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    print('discolite master at http://%s:%d (data: %s)'
-          % (_urlhost(args.host), port, master.storage.root), flush=True)
+    url = 'http://%s:%d' % (_urlhost(args.host), port)
+    finished, interrupted, cleaned = master.reloaded
+    old_jobs = '' if not (finished or interrupted) else \
+        '; reloaded %d finished job(s) and %d that were active, now dead' % (finished,
+                                                                          interrupted)
+    print('discolite master at %s (data: %s%s)' % (url, master.storage.root, old_jobs),
+          flush=True)
+    print('Point clients at it (result URLs are read at DISCO_PORT):\n'
+          '  export DISCO_MASTER=%s\n  export DISCO_PORT=%d' % (url, port), flush=True)
+    master.on_job = _job_printer()
+    page_host = '127.0.0.1' if args.host in ('0.0.0.0', '::', '') else _urlhost(args.host)
+    print('pages: http://%s:%d/  (`discolite ui JOB` opens a job\'s dataflow view)'
+          % (page_host, port), flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

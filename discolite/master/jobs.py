@@ -77,6 +77,7 @@ class JobRecord(object):
         self.stage_start = None
         self.stage_results = {}           # stage -> [[replica urls]] (what get_stageresults shows)
         self.stage_items = {}             # stage -> [groupings item] (what the next stage groups)
+        self.stage_tasks = {}             # stage -> [(taskid, group, [(label, url)])]
         self.counts = {stage: [0, 0, 0, 0, 0] for stage, _ in pipeline}
         self.tasks = []                   # TaskRecords of the current stage
         self.ready = collections.deque()  # waiting tasks runnable now, in order
@@ -94,6 +95,7 @@ class JobRecord(object):
         self.force_remote = bool(scheduler.get('force_remote')) and self.classic
         self.homes = {}                   # node -> (job home, jobfile) where it is unpacked
         self.seq = 0
+        self.reason = None                # [event messages] that killed it: FATAL, or WARNING+ERROR
 
     @property
     def stage(self):
@@ -101,11 +103,31 @@ class JobRecord(object):
             return self.pipeline[self.stage_index][0]
         return None
 
+    def remember_tasks(self, stage):
+        """Keep what each task of ``stage`` reads, as ``(label, first replica URL)``: the
+        dataflow view draws its arrows from this once the task records are gone."""
+        self.stage_tasks[stage] = [(t.taskid, t.group, [(i[1], i[2][0] if i[2] else None)
+                                                        for i in t.inputs])
+                                   for t in self.tasks]
+
     def pipeline_info(self):
         """``[[stage, pending, waiting, running, done, failed]]``, as Disco's jobinfo."""
         return [[stage] + self.counts[stage] for stage, _ in self.pipeline]
 
+    def failure(self):
+        """One line saying why the job died (None unless it died of a task's failure)."""
+        if self.reason is None:
+            return None
+        from discolite.error import failure_reason
+        return failure_reason(self.reason)[0]
+
     def info(self):
+        info = self._info()
+        if self.status == 'dead' and self.reason:
+            info['reason'] = self.failure()  # discolite's addition: why it died
+        return info
+
+    def _info(self):
         return {'timestamp': self.timestamp,
                 'active': self.status,
                 'pipeline': self.pipeline_info(),

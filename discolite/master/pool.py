@@ -196,8 +196,8 @@ def child_main(conn, roots, keep_globals, parent_pid, options=None):
     from discolite import dPickle, util
     _preload()
     dPickle.KEEP_GLOBALS = keep_globals
-    for host, root in roots:
-        util.register_local_root(host, root)
+    for root in roots:  # (host, disco_data[, ddfs_data])
+        util.register_local_root(*root)
     keeper = os.getpid()
     import gc
     gc.collect()

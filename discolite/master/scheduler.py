@@ -58,20 +58,24 @@ change state under the lock and wake it; a kill only SIGKILLs (see
 ``get_results`` blocks on.
 """
 import collections
+import glob
 import heapq
 import os
+import shutil
 import random
+import re
 import threading
 import time
 
 from discolite.master import groupings
 from discolite.master import jobpack as jp
 from discolite.master import names
-from discolite.master.events import EventLog, duration
+from discolite.master.events import EventLog, duration, io_message
 from discolite.master.jobs import JobRecord, TaskRecord, new_jobname
 from discolite.master.nodes import BLACKLIST_AFTER, Nodes, node_names
 from discolite.master import shuffle
 from discolite.master.pool import Pool
+from discolite.master.restart import save_state
 from discolite.master.storage import inside
 
 CLASSIC_WORKER = 'lib/discolite/'
@@ -97,11 +101,13 @@ class Scheduler(object):
         self.host = config['DISCOLITE_HOST']
         self.max_failures = config['DISCOLITE_MAX_FAILURES']
         self.retry_delay = config['DISCOLITE_RETRY_DELAY']
-        self.msg_limit = config['DISCOLITE_MSG_LIMIT']
+        self.inline = config.get('DISCOLITE_INLINE', False)
+        self.msg_limit = 0 if self.inline else config['DISCOLITE_MSG_LIMIT']
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.jobs = {}                    # name -> JobRecord, until cleaned or purged
         self.cleaned = set()              # JobNames of cleaned jobs whose data purge may delete
+        self.io_failed = []               # (job, message): jobs whose own files cannot be written
         self.active = {}                  # name -> JobRecord of active jobs, oldest first
         self.seq = 0
         self.blacklisted = set()
@@ -112,11 +118,15 @@ class Scheduler(object):
         self.stats = {'job_ok': 0, 'data_error': 0, 'error': 0}
         self.errors = 0                   # unexpected errors the scheduler thread survived
         self.accept_new_jobs = True
-        self.pool = Pool(self.nodes.capacity(), config['DISCOLITE_START_METHOD'],
-                         [(self.host, self.storage.disco_data)],
-                         config['DISCOLITE_KEEP_GLOBALS'],
-                         isolation=config.get('DISCOLITE_ISOLATION', 'job'),
-                         kill_children=config.get('DISCOLITE_KILL_TASK_PROCESSES', True))
+        if self.inline:
+            from discolite.master.inline import InlinePool
+            self.pool = InlinePool(self)
+        else:
+            self.pool = Pool(self.nodes.capacity(), config['DISCOLITE_START_METHOD'],
+                             [(self.host, self.storage.disco_data, self.storage.ddfs_root)],
+                             config['DISCOLITE_KEEP_GLOBALS'],
+                             isolation=config.get('DISCOLITE_ISOLATION', 'job'),
+                             kill_children=config.get('DISCOLITE_KILL_TASK_PROCESSES', True))
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
@@ -129,6 +139,8 @@ class Scheduler(object):
 
     def start(self):
         """Start the scheduler thread; returns once it has started the pool's processes."""
+        if self.inline:  # no thread: submit() runs the job in the caller's thread
+            return
         self.thread = threading.Thread(target=self._loop, name='discolite-scheduler', daemon=True)
         self.thread.start()
         self._started.wait()
@@ -188,6 +200,7 @@ class Scheduler(object):
         with self.lock:
             if self.closed:
                 return True
+            self._end_io_failed()
             try:
                 self.pool.fill()
             except Exception:  # cannot fork right now (EAGAIN, ENOMEM): try again soon
@@ -213,7 +226,22 @@ class Scheduler(object):
                     if task is not None and task.job.status == 'active':
                         self._fatal(task, 'discolite master error: %s: %s'
                                     % (type(e).__name__, e))
+            self._end_io_failed()
         return False
+
+    def _io_error(self, job, message):
+        """A write of the master's own (event log) failed for ``job``: end it once the
+        current state change is complete (``_end_io_failed``)."""
+        if job.status == 'active':
+            self.io_failed.append((job, message))
+            self.wake()
+
+    def _end_io_failed(self):
+        while self.io_failed:
+            job, message = self.io_failed.pop(0)
+            if job.status == 'active':
+                job.events.add('master', 'ERROR: %s' % message)
+                self._end_job(job, 'dead', 'WARN: Job killed')
 
     def _flush_events(self):
         """Write the event lines that have waited long enough; seconds until the next are due."""
@@ -241,7 +269,11 @@ class Scheduler(object):
         name = new_jobname(jobdict['prefix'])
         try:
             jobhome, jobfile = self.storage.create_jobhome(
-                name, data, pack.jobhome, skip_prefix=CLASSIC_WORKER if in_pool else None)
+                name, data, pack.jobhome, skip_prefix=CLASSIC_WORKER if in_pool else None,
+                max_size=self.config['DISCOLITE_MAX_JOBHOME'])
+        except OSError as e:  # a full disk, not a bad pack
+            self.storage.remove_job(name)
+            raise jp.JobPackError(io_message(e))
         except Exception as e:
             self.storage.remove_job(name)
             raise jp.JobPackError('invalid jobhome: %s' % e)
@@ -258,7 +290,12 @@ class Scheduler(object):
                         jp.job_inputs(pack.version, jobdict), in_pool)
         job.pythonpath = self._pythonpath(job)
         job.homes = {self.host: (jobhome, jobfile)}
-        job.events = EventLog(os.path.join(self.storage.master_dir(name), 'events'))
+        try:
+            job.events = EventLog(os.path.join(self.storage.master_dir(name), 'events'))
+        except OSError as e:
+            self.storage.remove_job(name)
+            raise jp.JobPackError(io_message(e))
+        job.events.on_error = lambda _log, message: self._io_error(job, message)
         with self.lock:
             if self.closed:
                 job.events.close()
@@ -270,9 +307,21 @@ class Scheduler(object):
             self.active[name] = job
             job.events.add('master', 'New job initialized!')
             job.events.add('master', 'Created job "%s"' % name)
+            self._announce(job)
             self._next_stage(job)
+            self._end_io_failed()
         self.wake()
+        if self.inline:
+            self.pool.drive(job)
         return name
+
+    def _announce(self, job):
+        """Tell ``master.on_job`` (``discolite master`` prints a line) a job started or ended."""
+        if self.master.on_job is not None:
+            try:
+                self.master.on_job(job)
+            except Exception:
+                pass
 
     def _pythonpath(self, job):
         """Job-home directories listed in the job's PYTHONPATH (computed once per job)."""
@@ -302,6 +351,7 @@ class Scheduler(object):
                 return
             stage, grouping = job.pipeline[job.stage_index]
             job.tasks = self._make_tasks(job, stage, grouping, prev)
+            job.remember_tasks(stage)
             job.ready = collections.deque(job.tasks)
             job.delayed = []
             job.running = set()
@@ -550,6 +600,14 @@ class Scheduler(object):
 
     def _task_done(self, task):
         job = task.job
+        saving = task.outputs and job.jobdict.get('save_results') and \
+            job.stage_index == len(job.pipeline) - 1
+        try:  # first the index file: a failed write must not leave the task half done
+            items = [] if saving and not job.classic else self._output_items(job, task)
+        except OSError as e:
+            self._discard_attempts(job, task)
+            self._fatal(task, io_message(e))
+            return
         task.state = 'done'
         task.slot = None
         job.running.discard(task)
@@ -562,8 +620,7 @@ class Scheduler(object):
             node.failures_in_a_row = 0
         job.events.add(task.node, 'DONE: [%s] Task finished in %s'
                        % (task.name, duration(time.time() - task.started)))
-        if task.outputs and job.jobdict.get('save_results') and \
-                job.stage_index == len(job.pipeline) - 1:
+        if saving:
             try:
                 task.saved = self._save_outputs(job, task)
             except Exception as e:  # e.g. a full disk: the job cannot keep its results
@@ -576,7 +633,7 @@ class Scheduler(object):
             task.items = [groupings.DataItem(label, size, urls)
                           for (label, _path, size), urls in zip(task.outputs, task.saved)]
         else:
-            task.items = self._output_items(job, task)
+            task.items = items
         task.outputs = []
         job.events.add('master', 'SYS: [%s] Received results from %s' % (task.name, task.node))
         if job.remaining == 0:
@@ -642,6 +699,7 @@ class Scheduler(object):
         _recount(job, task, RUNNING, FAILED)
         task.slot = None
         job.running.discard(task)
+        self._discard_attempts(job, task)
         task.failures += 1
         kind = 'error' if crashed else 'data_error'
         self.stats[kind] += 1
@@ -658,9 +716,10 @@ class Scheduler(object):
         job.events.add('master', message)
         if task.failures > self.max_failures:
             task.state = 'failed'
-            job.events.add('master', 'ERROR: [%s] Task %s failed %d times. At most %d failures '
-                                     'are allowed.' % (task.name, task.name, task.failures,
-                                                       self.max_failures))
+            error = 'ERROR: [%s] Task %s failed %d times. At most %d failures are allowed.' \
+                % (task.name, task.name, task.failures, self.max_failures)
+            job.events.add('master', error)
+            job.reason = job.reason or [message, error]
             self._end_job(job, 'dead', 'WARN: Job killed')
             return
         delay = min(self.retry_delay * task.failures, 60 * self.retry_delay) \
@@ -672,6 +731,20 @@ class Scheduler(object):
         task.not_before = time.time() + delay
         heapq.heappush(job.delayed, (task.not_before, task.taskid, task))
         job.counts[task.stage][WAITING] += 1
+
+    def _discard_attempts(self, job, task):
+        """Delete what failed runs of ``task`` wrote in the job home (their task directories
+        ``<hh>/<stage>:<group>-<taskid>-<hh>-<pid>``, see ``discolite.task``): a retry
+        starts afresh and a full disk gets its space back."""
+        if task.state == 'done' or not job.jobhome:
+            return
+        pattern = os.path.join(glob.escape(job.jobhome), '??',
+                               '%s:*-%d-??-*' % (glob.escape(task.stage), task.taskid))
+        exact = re.compile(r'%s:.*-%d-[0-9a-f]{2}-\d+\Z' % (re.escape(task.stage), task.taskid))
+        for path in glob.glob(pattern):
+            if exact.match(os.path.basename(path)) and os.path.isdir(path) and \
+                    not os.path.islink(path):
+                shutil.rmtree(self.storage.checked(path), ignore_errors=True)
 
     def _fatal(self, task, message):
         job = task.job
@@ -687,6 +760,7 @@ class Scheduler(object):
         task.state = 'failed'
         self.stats['error'] += 1
         job.events.add('master', 'FATAL: [%s] %s' % (task.name, message))
+        job.reason = job.reason or ['FATAL: [%s] %s' % (task.name, message)]
         self._end_job(job, 'dead', 'WARN: Job killed')
 
     # ------------------------------------------------------------------ ending jobs
@@ -702,11 +776,13 @@ class Scheduler(object):
         if status == 'ready':
             job.results = results or []
         job.events.close()
+        save_state(self.storage, job)  # what a restarted master reloads
         self.active.pop(job.name, None)
         job.tasks = []  # task records are not needed once the job has ended
         job.ready.clear()
         job.delayed = []
         self.changed.notify_all()
+        self._announce(job)
 
     def _stop_tasks(self, job):
         """Kill the job's running tasks (SIGKILL: works on a task that never returns)."""

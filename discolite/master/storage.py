@@ -105,12 +105,19 @@ class Storage(object):
         if os.sep in name or name.startswith('.'):
             self.checked(path)  # a stage name (pipeline jobs) with a separator in it
         try:
-            f = open(path, 'w')
-        except FileNotFoundError:  # the job's first index (directories made once per job)
-            os.makedirs(directory, exist_ok=True)
-            f = open(path, 'w')
-        with f:
-            f.write(text)
+            try:
+                f = open(path, 'w')
+            except FileNotFoundError:  # the job's first index (directories made once per job)
+                os.makedirs(directory, exist_ok=True)
+                f = open(path, 'w')
+            with f:
+                f.write(text)
+        except OSError as e:  # no half-written index; say which file (a full disk)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise OSError(e.errno, e.strerror, path)
         return 'dir://%s/%s/.disco/%s' % (host, prefix, name)
 
     def resolve_data_path(self, relpath):
@@ -125,12 +132,14 @@ class Storage(object):
 
     # -- job homes
 
-    def create_jobhome(self, job, packbytes, jobhome_zip, skip_prefix=None, host=None):
-        """Write the jobfile and unpack the job home zip, refusing entries that escape it."""
+    def create_jobhome(self, job, packbytes, jobhome_zip, skip_prefix=None, host=None,
+                       max_size=0):
+        """Write the jobfile and unpack the job home zip, refusing entries that escape it
+        and (``max_size`` > 0) a home that unpacks to more than ``max_size`` bytes."""
         home = self.jobhome(_record_name(job), host)
         os.makedirs(home, exist_ok=True)
         try:
-            unpack_zip(jobhome_zip, home, skip_prefix)
+            unpack_zip(jobhome_zip, home, skip_prefix, max_size)
         except Exception:
             shutil.rmtree(home, ignore_errors=True)
             raise
@@ -178,8 +187,26 @@ class Storage(object):
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def unpack_zip(data, dest, skip_prefix=None):
-    """Extract zip bytes into ``dest``; an entry with an absolute path or ``..`` is an error."""
+class JobHomeTooLarge(UnsafeJobHome):
+    pass
+
+
+def _too_large(max_size):
+    return JobHomeTooLarge('the job home unpacks to more than %s (setting '
+                           'DISCOLITE_MAX_JOBHOME=%d)' % (_human(max_size), max_size))
+
+
+def _human(n):
+    for unit in ('bytes', 'KiB', 'MiB', 'GiB'):
+        if n < 1024 or unit == 'GiB':
+            return '%g %s' % (n, unit)
+        n /= 1024.0
+
+
+def unpack_zip(data, dest, skip_prefix=None, max_size=0):
+    """Extract zip bytes into ``dest``; an entry with an absolute path or ``..`` is an error,
+    and so is (``max_size`` > 0) more than ``max_size`` bytes unpacked: the sizes the zip
+    declares are checked before anything is written, the bytes written as they are."""
     import io
     if not data:
         return
@@ -199,9 +226,11 @@ def unpack_zip(data, dest, skip_prefix=None):
                 raise UnsafeJobHome("jobhome entry %r has a NUL byte in its name" % name)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise UnsafeJobHome("jobhome entry %r is a symbolic link" % name)
-        for info in infos:
-            if skip_prefix and info.filename.startswith(skip_prefix):
-                continue
+        wanted = [i for i in infos if not (skip_prefix and i.filename.startswith(skip_prefix))]
+        if max_size and sum(i.file_size for i in wanted) > max_size:
+            raise _too_large(max_size)
+        written = 0
+        for info in wanted:
             target = os.path.realpath(os.path.join(base, info.filename))
             if not (target == base or target.startswith(base + os.sep)):
                 raise UnsafeJobHome("jobhome entry %r escapes the job directory" % info.filename)
@@ -210,7 +239,14 @@ def unpack_zip(data, dest, skip_prefix=None):
                 continue
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with z.open(info) as src, open(target, 'wb') as out:
-                shutil.copyfileobj(src, out)
+                while True:  # the declared sizes may lie: count what is really written
+                    block = src.read(1 << 20)
+                    if not block:
+                        break
+                    written += len(block)
+                    if max_size and written > max_size:
+                        raise _too_large(max_size)
+                    out.write(block)
             mode = (info.external_attr >> 16) & 0o777
             if mode & 0o100:
                 os.chmod(target, 0o755)

@@ -18,8 +18,15 @@ Retries are configurable (tests keep them short):
   job pack is never submitted twice;
 * ``DISCOLITE_HTTP_RETRY_SLEEP`` (default 0.5 s): the first sleep; it doubles
   per attempt (randomised, at most 10 s).
+
+Timeouts (Disco's client sets none, so a dead or silent master hangs it):
+
+* ``DISCOLITE_HTTP_CONNECT_TIMEOUT`` (default 10 s) to open a connection;
+* ``DISCOLITE_HTTP_READ_TIMEOUT`` (default 120 s) for each read of the answer; a
+  ``get_results`` poll adds the wait it asks the master for, so long polls work.
 """
 import http.client
+import json
 import random
 import re
 import socket
@@ -57,7 +64,46 @@ class _NoProxyHandler(urllib.request.ProxyHandler):
         urllib.request.ProxyHandler.__init__(self, {})
 
 
-_opener = urllib.request.build_opener(_NoProxyHandler())
+class _Timeouts(object):
+    """Connections that connect within ``connect_timeout`` seconds, then read with the
+    request's own timeout (urllib has a single timeout for both)."""
+
+    def __init__(self, *args, connect_timeout=None, **kwargs):
+        self.connect_timeout = connect_timeout
+        super().__init__(*args, **kwargs)
+
+    def connect(self):
+        read_timeout = self.timeout
+        if self.connect_timeout is not None:
+            self.timeout = self.connect_timeout
+        try:
+            super().connect()
+        finally:
+            self.timeout = read_timeout
+        self.sock.settimeout(read_timeout)
+
+
+class _HTTPConnection(_Timeouts, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Timeouts, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_HTTPConnection, req,
+                            connect_timeout=getattr(req, 'connect_timeout', None))
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_HTTPSConnection, req, context=self._context,
+                            connect_timeout=getattr(req, 'connect_timeout', None))
+
+
+_opener = urllib.request.build_opener(_NoProxyHandler(), _HTTPHandler(), _HTTPSHandler())
 
 
 class HTTPTransport(Transport):
@@ -65,12 +111,17 @@ class HTTPTransport(Transport):
     CONNECT_RETRIES = 3
     RETRY_SLEEP = 0.5
     MAX_SLEEP = 10.0
+    CONNECT_TIMEOUT = 10.0
+    READ_TIMEOUT = 120.0
 
     def __init__(self, master, settings=None, proxy=None, timeout=None, retries=None,
-                 connect_retries=None, retry_sleep=None):
+                 connect_retries=None, retry_sleep=None, connect_timeout=None):
         self.master = master.rstrip('/')
         self.proxy = proxy or None
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else \
+            _setting(settings, 'DISCOLITE_HTTP_READ_TIMEOUT', self.READ_TIMEOUT, float)
+        self.connect_timeout = connect_timeout if connect_timeout is not None else \
+            _setting(settings, 'DISCOLITE_HTTP_CONNECT_TIMEOUT', self.CONNECT_TIMEOUT, float)
         self.retries = retries if retries is not None else \
             _setting(settings, 'DISCOLITE_HTTP_RETRIES', self.RETRIES, int)
         self.connect_retries = connect_retries if connect_retries is not None else \
@@ -96,18 +147,32 @@ class HTTPTransport(Transport):
         delay = min(self.retry_sleep * (2 ** attempt), self.MAX_SLEEP)
         time.sleep(random.uniform(delay / 2, delay) if delay > 0 else 0)
 
+    def _read_timeout(self, request):
+        """The read timeout, plus the wait a ``get_results`` poll asks the master for."""
+        timeout = self.timeout
+        if timeout and request.url.startswith('/disco/ctrl/get_results') and request.body:
+            try:
+                wait = json.loads(request.body)[0]
+                if isinstance(wait, (int, float)) and 0 < wait < 1e10:
+                    timeout += wait / 1000.0
+            except (ValueError, TypeError, IndexError, KeyError):
+                pass
+        return timeout
+
     def handle(self, request):
         url = self.url_for(request)
         headers = dict(request.headers)
         body = request.body
         if body is not None and 'content-type' not in headers:
             headers['content-type'] = 'application/json'
+        timeout = self._read_timeout(request)
         attempt = 0
         while True:
             req = urllib.request.Request(url, data=body, headers=headers,
                                          method=request.method)
+            req.connect_timeout = self.connect_timeout
             try:
-                with _opener.open(req, timeout=self.timeout) as resp:
+                with _opener.open(req, timeout=timeout) as resp:
                     return Response(resp.status, resp.read(),
                                     resp.headers.get('Content-Type', ''), dict(resp.headers))
             except urllib.error.HTTPError as e:
@@ -126,6 +191,15 @@ class HTTPTransport(Transport):
             except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
                 reason = getattr(e, 'reason', e)
                 refused = isinstance(reason, ConnectionRefusedError)
+                if isinstance(reason, (socket.timeout, TimeoutError)):
+                    # a master that does not answer in time is not retried: that would
+                    # multiply the wait; say which timeout it was
+                    reason = 'no answer within %g s (setting %s)' % (
+                        (self.connect_timeout, 'DISCOLITE_HTTP_CONNECT_TIMEOUT')
+                        if isinstance(e, urllib.error.URLError)  # raised while connecting
+                        else (timeout, 'DISCOLITE_HTTP_READ_TIMEOUT'))
+                    raise CommError("%s (is disco master running at %s?)"
+                                    % (reason, self.master), url, None)
                 retryable = refused or (request.method in ('GET', 'HEAD') and
                                         not isinstance(reason, socket.gaierror))
                 if retryable and attempt < self.connect_retries:

@@ -298,6 +298,10 @@ def describe_exception(exc):
         text += NAMEERROR_HINT.format(name=exc.name)
     elif isinstance(exc, dPickle.MainModuleError):
         text = "%s: %s" % (type(exc).__name__, exc)
+    elif type(exc).__name__ == 'BdbQuit':
+        text += ("\nNote: breakpoint()/pdb cannot use a terminal in a worker process; run the "
+                 "job inline to debug it (discolite run --inline, DISCOLITE_INLINE=1 or "
+                 "pytest --disco-inline).")
     elif isinstance(exc, SystemExit):
         text += "\nNote: the task called sys.exit(%r); job functions must return instead." % (
             exc.code,)
@@ -375,7 +379,7 @@ class JobCache(object):
             self.inputs = self.shared = None
             self.slim = data  # a small job: each task just unpickles it again
             inputs = jobargs.get('input') if isinstance(jobargs, dict) else None
-            if isinstance(inputs, (list, tuple)) and len(inputs) > self.MANY:
+            if isinstance(inputs, (list, tuple)) and len(inputs) > self.MANY:  # not a Job
                 self.inputs = jobargs['input']
                 jobargs = dict(jobargs)
                 del jobargs['input']
@@ -448,6 +452,7 @@ def execute(payload, channel, cache=None):
         return True
     except BaseException as exc:
         flush_output()
+        channel.error = exc  # the inline executor re-raises it in the caller
         kind = 'ERROR' if is_recoverable(exc) else 'FATAL'
         try:
             channel.send(kind, describe_exception(exc))

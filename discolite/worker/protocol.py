@@ -17,6 +17,7 @@ import os
 import sys
 
 CHANNEL = None
+ECHO = None  # a stream that also gets what tasks print (inline mode: the caller's stdout)
 MAX_PAYLOAD = 100 * 1024 * 1024
 
 
@@ -183,6 +184,9 @@ class MessageWriter(object):
         if isinstance(text, (bytes, bytearray)):
             text = bytes(text).decode('utf-8', 'backslashreplace')
         text = str(text)
+        if ECHO is not None:
+            ECHO.write(text)
+            ECHO.flush()
         self.pending += text
         if '\n' in text:
             head, _, self.pending = self.pending.rpartition('\n')

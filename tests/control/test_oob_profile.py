@@ -102,7 +102,8 @@ def test_key_and_value_rules_inside_tasks(disco):
     job = Job(master=disco).run(input=['raw://x'], map=bad_keys_map)
     got = dict(result_iterator(job.wait(poll_interval=POLL), ddfs=disco.master))
     for key in ('bad key', 'a/b', 'caf\xe9'):
-        assert got[key] == 'DiscoError: OOB key contains invalid characters (%s)' % key
+        assert got[key] == 'DiscoError: OOB key contains invalid characters (%s): allowed are ' \
+            'the letters A-Z a-z, the digits 0-9 and _ - @ :' % key
     assert got['k' * 201].startswith('DiscoError: ')
     assert got['str-value'].startswith('DiscoError: ') and 'bytes' in got['str-value']
     assert got['int-value'].startswith('DiscoError: ')

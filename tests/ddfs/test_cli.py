@@ -64,6 +64,10 @@ def test_tags_attrs_tokens_rm(url):
     assert ok(url, 'urls', 'c:put') == 'u1\nu2\n'
     ok(url, 'touch', 'c:empty')
     assert ok(url, 'urls', 'c:empty') == ''
+    ok(url, 'cp', 'c:put', 'c:copy')
+    assert ok(url, 'urls', 'c:copy') == 'u1\nu2\n'
+    assert ok(url, 'stat', 'c:copy').startswith('c:copy\tid=c:copy$')
+    assert '\tentries=2\tattributes=0' in ok(url, 'stat', 'c:copy')
 
 
 def test_chunk_and_xcat(url, tmp_path):

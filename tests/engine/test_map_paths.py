@@ -1,12 +1,12 @@
 """The map loop's fast paths (memoised labels, one buffer per label, no per-record flag
-tests) against Disco's general loop written out plainly (DISCO-SPEC §2.6 map stage):
+tests) against Disco's general loop written out plainly (DISCO-SPEC §2.4 map task):
 same labels, records, order of outputs, combiner calls and errors; and status_iter's
 messages against a plain counting generator (issue 13 item 1)."""
 import itertools
 import os
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from discolite import result_iterator, util
 from discolite.worker import protocol
@@ -90,7 +90,7 @@ def logging_combiner(kind, log):
 
 
 def reference_map(entries, fmap, combiner, partition, partitions, params, worker):
-    """Disco's map loop as DISCO-SPEC §2.6 states it, without any shortcut."""
+    """Disco's map loop as DISCO-SPEC §2.4 states it, without any shortcut."""
     bufs = {}
     for entry in entries:
         for key, val in fmap(entry, params):

@@ -130,6 +130,20 @@ def test_under_disco_test_runner(tmp_path, env):
     assert 'test_wrong_answers_fail' in proc.stderr and 'FAIL' in proc.stderr
 
 
+def test_python_m_discolite_test(tmp_path, env):
+    """``python -m discolite.test NAME`` (Disco's ``disco test``) exits 1 on a failure."""
+    (tmp_path / 'test_disco_style.py').write_text(MODULE)
+    base = [sys.executable, '-m', 'discolite.test']
+    proc = subprocess.run(base + ['test_disco_style.PlainTestCase'], cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'Ran 1 test' in proc.stderr
+    proc = subprocess.run(base + ['test_disco_style.ServeTestCase.test_wrong_answers_fail'],
+                          cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and 'FAILED (failures=1)' in proc.stderr
+    assert subprocess.run(base, capture_output=True, timeout=60).returncode == 2
+
+
 def test_server_reply_and_errors(env):
     calls = []
 

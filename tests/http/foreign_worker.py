@@ -87,8 +87,10 @@ def main():
 
     # the node's environment: jobenvs set, Disco settings unset, cwd = job home
     check(os.environ.get('FOREIGN_JOBENV') == 'yes', 'jobenv FOREIGN_JOBENV missing')
-    check('DISCO_PORT' not in os.environ and 'DISCO_MASTER' not in os.environ,
-          'Disco settings leaked into the environment')
+    check('DISCO_MASTER' not in os.environ, 'Disco settings leaked into the environment')
+    check(os.environ.get('DISCO_PORT') == str(task['disco_port']),
+          "DISCO_PORT %r is not the master's port %r"
+          % (os.environ.get('DISCO_PORT'), task['disco_port']))
     check(os.path.exists('jobfile') and os.path.exists('.jobhome'), 'cwd is not the job home')
     check(os.path.samefile('jobfile', task['jobfile']), 'jobfile is not in the job home')
 

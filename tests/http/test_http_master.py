@@ -24,11 +24,25 @@ from discolite.job import Job, JobPack
 from tests.helpers import http_master
 from tests.http.common import events_text, wait_status, zip_bytes
 
-CAPTURES = os.environ.get('DISCO_CAPTURES') or os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))), 'shared', 'disco-captures')
-needs_captures = pytest.mark.skipif(not os.path.isdir(CAPTURES),
-                                    reason='no disco-captures directory')
+def _captures():
+    """$DISCO_CAPTURES, else shared/disco-captures next to the checkout or any folder above
+    it (a worktree sits deeper than the main checkout)."""
+    if os.environ.get('DISCO_CAPTURES'):
+        return os.environ['DISCO_CAPTURES']
+    here = os.path.dirname(os.path.abspath(__file__))
+    while os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+        candidate = os.path.join(here, 'shared', 'disco-captures')
+        if os.path.isdir(candidate):
+            return candidate
+    return 'shared/disco-captures'
+
+
+CAPTURES = _captures()
+needs_captures = pytest.mark.skipif(
+    not os.path.isdir(CAPTURES),
+    reason='compares with captures of a real Disco master: no directory shared/disco-captures '
+           'above the checkout (set DISCO_CAPTURES=DIR)')
 
 
 @pytest.fixture(scope='module')

@@ -52,3 +52,20 @@ def test_fatal_through_the_protocol(external):
         job.wait(poll_interval=POLL)
     text = '\n'.join(e[2] for _o, e in external.events(job.name))
     assert 'ZeroDivisionError: stage function failed on purpose' in text
+
+
+def test_three_nodes_through_the_protocol():
+    """Worker executables of an emulated node read other nodes' outputs from the data root."""
+    master = Master(DISCOLITE_WORKERS=1, DISCOLITE_NODES=3, DISCOLITE_EXTERNAL_WORKERS=True)
+    try:
+        disco = Disco(master.url)
+        job = pipejobs.WORD_COUNT['group_node_label'](master=disco).run(
+            input=[['raw://a_cat_sat'], ['raw://on_the_mat'], ['raw://the_cat_ran']])
+        total = {}
+        for word, count in result_iterator(job.wait(poll_interval=POLL)):
+            total[word] = total.get(word, 0) + count
+        assert total == {'a': 1, 'cat': 2, 'mat': 1, 'on': 1, 'ran': 1, 'sat': 1, 'the': 2}
+        hosts = {r[0].split('/')[2] for r in job.stageresults('map')}
+        assert hosts == {'node1', 'node2', 'node3'}
+    finally:
+        master.close()

@@ -275,3 +275,32 @@ def test_save_results_to_ddfs(disco):
     assert re.search(r'/%s:3:3:collect-0--0\$' % re.escape(job.name), blobs[0][0])
     assert all(r[0].startswith('dir://') for r in job.stageresults('emit'))
     job.purge()
+
+
+def test_chaining_a_previous_jobs_results(disco):
+    """Captures pipeline_chain / pipeline_chain_reader: dir:// results are expanded on the
+    client into one label-0 input per data file; the first stage reads raw bytes unless
+    its input chain has chain_reader."""
+    from discolite.worker.task_io import chain_reader, task_input_stream
+    first = pipejobs.WordCount(master=disco).run(input=[['raw://a_b'], ['raw://b']])
+    results = first.wait(poll_interval=POLL)
+
+    def pairs(interface, state, label, inp):
+        for key, value in inp:
+            interface.output(0).add(key, value)
+
+    def lines(interface, state, label, inp):
+        for line in inp:
+            interface.output(0).add(type(line).__name__, label)
+
+    pack = Job(master=disco, worker=Worker()).pack(
+        input=results, pipeline=[('split', Stage('raw', process=lines))])
+    assert all(label == 0 and isinstance(urls, list) and urls[0].startswith('disco://')
+               for label, _size, urls in pack.jobdict['inputs'])
+    raw = Job(master=disco, worker=Worker()).run(
+        input=results, pipeline=[('split', Stage('raw', process=lines))])
+    assert {k for k, _v in result_iterator(raw.wait(poll_interval=POLL))} == {'bytes'}
+    read = Job(master=disco, worker=Worker()).run(
+        input=results, pipeline=[('group_all', Stage(
+            'read', process=pairs, input_chain=[task_input_stream, chain_reader]))])
+    assert sorted(result_iterator(read.wait(poll_interval=POLL))) == [('a', 1), ('b', 2)]

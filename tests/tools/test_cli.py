@@ -89,10 +89,20 @@ def test_top_level_help_says_where_the_master_is():
     assert 'discolite master' in out and 'in-process master' in out
 
 
-def test_no_command_prints_the_master(http_url):
-    assert run_ok(master=http_url) == 'Disco master at %s\n' % http_url
-    local = run_ok()
-    assert local.startswith('Disco master at local://') and 'in-process' in local
+def test_no_command_prints_usage(http_url):
+    for args in ((), ('-M', http_url)):
+        proc = discolite(*args)
+        assert proc.returncode == 2 and proc.stdout == ''
+        assert proc.stderr.startswith('usage: discolite ')
+        for command in COMMANDS:
+            assert command in proc.stderr
+
+
+def test_run_usage():
+    proc = discolite('run')
+    assert proc.returncode == 2, proc.stderr
+    assert 'usage: discolite run [-h] [--inline] SCRIPT [ARGS ...]' in proc.stderr
+    assert 'required: SCRIPT\n' in proc.stderr  # ARGS is optional
 
 
 def test_jobs_on_an_in_process_master_is_empty():
@@ -386,7 +396,15 @@ def test_main_in_process_against_a_local_master(capsys, local_master):
     assert 'no jobs on the master' in capsys.readouterr().err
 
 
-def test_progress_description():
-    line = cli.Progress.describe([['map', 0, 1, 1, 2, 0], ['map_shuffle', 0, 0, 0, 0, 0],
-                                  ['reduce', 0, 0, 0, 0, 1]])
-    assert line == 'map 2/4  map_shuffle 0/0  reduce 0/0 (1 failed)'
+def test_progress_line():
+    from discolite.monitor import Progress
+    progress = Progress(None, 'J', None, tty=False)
+    progress.start = 100.0
+    progress.counts = {'map:0': 1000}
+    line = progress.line([['map', 0, 1, 1, 2, 0], ['map_shuffle', 0, 0, 0, 0, 0],
+                          ['reduce', 0, 0, 0, 0, 1]], now=101.0)
+    assert line == ('[J] map 2/4 (1 running)  map_shuffle 0/0  reduce 0/0 (1 failed) | '
+                    '1,000 records 0/s | 1.0s, map ~1.0s left')
+    progress.counts = {'map:0': 1000, 'map:1': 3000}
+    line = progress.line([['map', 0, 0, 1, 3, 0], ['reduce', 0, 0, 0, 0, 0]], now=103.0)
+    assert '4,000 records 1,500/s | 3.0s, map ~1.0s left' in line

@@ -204,8 +204,8 @@ def test_disco_master_option_points_the_fixtures_at_an_http_master(pytester, htt
 
 def test_disco_master_on_another_port_needs_no_disco_port(pytester, http_url, clean_environ,
                                                           monkeypatch):
-    # result URLs (disco://localhost/...) resolve through DISCO_PORT: the fixture points it at
-    # the master's port for the test when it is not set, and takes it away afterwards
+    # result URLs (disco://localhost/...) resolve through DISCO_PORT, which follows the port of
+    # DISCO_MASTER (set by the fixture) when it is not set
     monkeypatch.delenv('DISCO_PORT', raising=False)
     port = http_url.rsplit(':', 1)[1]
     pytester.makepyfile(textwrap.dedent('''
@@ -216,7 +216,9 @@ def test_disco_master_on_another_port_needs_no_disco_port(pytester, http_url, cl
             yield line, 1
 
         def test_remote(disco):
-            assert os.environ['DISCO_PORT'] == %(port)r
+            from disco.settings import DiscoSettings
+            assert 'DISCO_PORT' not in os.environ
+            assert DiscoSettings()['DISCO_PORT'] == %(port)r
             job = Job().run(input=['raw://a'], map=fun_map)
             assert list(result_iterator(job.wait(poll_interval=0.05))) == [('a', 1)]
     ''' % {'port': port}))

@@ -87,11 +87,26 @@ def test_params_carry_functions():
         if 'devotion' in line)
 
 
-def test_module_globals_mistake_gives_one_clear_line():
+def assert_user_traceback(proc, *needles):
+    """`discolite run` of a script that raised: Python's traceback of the script's own code."""
+    assert proc.returncode == 1, proc
+    assert proc.stderr.startswith('Traceback (most recent call last):\n'), proc.stderr
+    assert '/discolite/' not in proc.stderr and 'runpy' not in proc.stderr, proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, (needle, proc.stderr)
+
+
+def test_module_globals_mistake_shows_the_cause():
     proc = discolite('run', SCRIPTS / 'module_globals_error.py')
-    assert_one_line_error(proc, "NameError: name 'capwords' is not defined", 'inside the function')
+    assert_user_traceback(proc, 'module_globals_error.py", line 17, in <module>',
+                          "NameError: name 'capwords' is not defined (map:0, ",
+                          'module_globals_error.py line 13)', 'inside the function')
+    # the one line of the JobError leads with the task's exception
+    line = [l for l in proc.stderr.splitlines() if l.startswith('discolite.error.JobError')][0]
+    assert line.split(' failed: ', 1)[1].startswith("NameError: name 'capwords'"), line
     verbose = discolite('-v', 'run', SCRIPTS / 'module_globals_error.py')
     assert verbose.returncode == 1 and 'Traceback' in verbose.stderr
+    assert 'discolite/core.py' in verbose.stderr  # -v: discolite's frames too
 
 
 def test_exit_status_of_the_script(tmp_path):
@@ -104,13 +119,13 @@ def test_exit_status_of_the_script(tmp_path):
     assert (proc.returncode, proc.stderr) == (1, 'a message\n')
 
 
-def test_an_error_in_the_script_says_where(tmp_path):
+def test_an_error_in_the_script_shows_its_traceback(tmp_path):
     script = tmp_path / 'oops.py'
-    script.write_text('import os\n\nx = 1 / 0\n')
-    assert_one_line_error(discolite('run', script), 'ZeroDivisionError: division by zero',
-                          '[in %s line 3]' % script)
-    proc = discolite('run', SCRIPTS / 'module_globals_error.py')
-    assert_one_line_error(proc, 'module_globals_error.py line 17]')
+    script.write_text('import os\n\ndef f():\n    return 1 / 0\n\nx = f()\n')
+    proc = discolite('run', script)
+    assert_user_traceback(proc, 'File "%s", line 6, in <module>' % script,
+                          'File "%s", line 4, in f' % script, '    return 1 / 0')
+    assert proc.stderr.rstrip().splitlines()[-1] == 'ZeroDivisionError: division by zero'
 
 
 def test_missing_script():

@@ -21,5 +21,6 @@ def test_teaching_walkthrough_runs_as_written(capsys):
     assert 'Stage map scheduled with 3 tasks' in out
     assert "partition 1: ['a', 'a', 'dog', 'dog', 'log', 'the', 'the', 'the', 'the']" in out
     assert namespace['master'].closed
-    assert "partition 0 is read from ['node1', 'node2', 'node3']" in out  # 3 emulated nodes
+    # 3 emulated nodes: some reduce partition is fetched from more than one node
+    assert re.search(r"partition \d is read from \['node\d', 'node\d'", out), out
     assert namespace['cluster'].closed

@@ -100,6 +100,8 @@ class Worker(BaseWorker):
                              "or a list of such lists: {0}".format(job_input))
         job_input = [_job_results(i) if isinstance(i, Job) else i for i in job_input]
         job_input = [u for i in job_input for u in (i if _is_results(i) else [i])]
+        if _local_master(job):
+            job_input = [_client_path(i) for i in job_input]
         input = inputlist(job_input, label=None if has_map else False,
                           settings=_master_settings(job))
         if has_map:
@@ -132,6 +134,10 @@ class Worker(BaseWorker):
         for key in self:
             self[key] = self.getitem(key, job, jobargs)
         assert self['version'] == '%d.%d' % sys.version_info[:2], "Python version mismatch"
+        if task.taskid == 0:  # the job's first task says what the client warned about
+            from discolite.jobcheck import jobarg_messages
+            for message in jobarg_messages(self, jobargs):
+                protocol.send('MSG', 'WARNING: ' + message)
         params = self['params']
         self.inject_globals(task)
         program = self.get(task.stage)
@@ -298,7 +304,7 @@ MEMO_LIMIT = 1 << 16
 
 
 class _Map(object):
-    """The map loop (DISCO-SPEC §2.6 step 4-5), one specialised loop per case.
+    """The map loop (DISCO-SPEC §2.4 steps 4-5), one specialised loop per case.
 
     Observable behaviour is Disco's: ``int(partition(key, partitions, params))`` per
     record gives the label, one combiner buffer per label is created when the label
@@ -361,25 +367,33 @@ class _Map(object):
                 slot = self.slots[label] = self.worker.output(self.task, label, self.streams).add
         return slot
 
-    def memo_slot(self, key, memo, ints):
-        """The slot of a key the memo does not hold, memoising it when that is exact."""
-        t = type(key)
-        if len(memo) + len(ints) >= MEMO_LIMIT:  # mostly distinct keys: keep memory bounded
-            memo.clear()
-            ints.clear()
-        if t is int:
-            slot = ints.get(key)
-            if slot is None:
-                slot = ints[key] = self.slot(int(self.partition(key, self.partitions,
-                                                                self.params)))
-            return slot
-        label = int(self.partition(key, self.partitions, self.params))
-        slot = self.slots.get(label)
-        if slot is None:
-            slot = self.slot(label)
-        if t is str or t is bytes:
-            memo[key] = slot
-        return slot
+    def memo(self):
+        """A dict of key -> slot whose missing keys get their slot from the partition
+        function, memoised when that is exact (str and bytes keys here, ints apart)."""
+        memo = _Memo()
+        ints = {}
+        slots, slot, partition = self.slots, self.slot, self.partition
+        partitions, params = self.partitions, self.params
+
+        def missing(key):
+            t = type(key)
+            if len(memo) + len(ints) >= MEMO_LIMIT:  # mostly distinct keys: keep memory bounded
+                memo.clear()
+                ints.clear()
+            if t is int:
+                found = ints.get(key)
+                if found is None:
+                    found = ints[key] = slot(int(partition(key, partitions, params)))
+                return found
+            label = int(partition(key, partitions, params))
+            found = slots.get(label)
+            if found is None:
+                found = slot(label)
+            if t is str or t is bytes:
+                memo[key] = found
+            return found
+        memo.find = missing
+        return memo
 
     def emit(self, buf, records):
         label = self.bylabel[id(buf)]
@@ -427,18 +441,13 @@ class _Map(object):
 
     def combine_memo(self, entries):
         fmap, combiner, params = self.fmap, self.combiner, self.params
-        memo = {}
-        get = memo.get
-        first = self.memo_slot
-        ints = {}
+        memo = self.memo()
         for entry in entries:
             for key, value in fmap(entry, params):
                 try:
-                    buf = get(key)
+                    buf = memo[key]  # a new key: memo.__missing__ finds its slot
                 except TypeError:  # an unhashable key
-                    buf = None
-                if buf is None:
-                    buf = first(key, memo, ints)
+                    buf = memo.find(key)
                 records = combiner(key, value, buf, False, params)
                 if records:
                     self.emit(buf, records)
@@ -480,18 +489,13 @@ class _Map(object):
 
     def plain_memo(self, entries):
         fmap, params = self.fmap, self.params
-        memo = {}
-        get = memo.get
-        first = self.memo_slot
-        ints = {}
+        memo = self.memo()
         for entry in entries:
             for key, value in fmap(entry, params):
                 try:
-                    add = get(key)
+                    add = memo[key]  # a new key: memo.__missing__ finds its slot
                 except TypeError:  # an unhashable key
-                    add = None
-                if add is None:
-                    add = first(key, memo, ints)
+                    add = memo.find(key)
                 add(key, value)
 
     def plain_custom(self, entries):
@@ -504,6 +508,14 @@ class _Map(object):
                 if add is None:
                     add = self.slot(label)
                 add(key, value)
+
+
+class _Memo(dict):
+    """A dict that asks ``find(key)`` for the keys it lacks (no KeyError round trip)."""
+    __slots__ = ('find',)
+
+    def __missing__(self, key):
+        return self.find(key)
 
 
 def _check_key(key, partition, params):
@@ -562,6 +574,30 @@ def _functions(obj):
     elif isinstance(obj, Params):
         for v in vars(obj).values():
             yield from _functions(v)
+
+
+def _local_master(job):
+    """True when the job's master runs on this machine (it reads the client's files)."""
+    from urllib.parse import urlsplit
+    master = job.disco.master
+    if master.startswith('local://'):
+        return True
+    try:
+        host = urlsplit(master).hostname
+    except ValueError:
+        return False
+    return host in ('localhost', '127.0.0.1', '::1')
+
+
+def _client_path(inp):
+    """A relative input path that exists in the client's working directory, made absolute
+    (tasks run in their job home; on a Disco cluster a path is read on the node)."""
+    if isinstance(inp, list):
+        return [_client_path(i) for i in inp]
+    if isinstance(inp, str) and '://' not in inp and inp and not os.path.isabs(inp) and \
+            os.path.exists(inp):
+        return os.path.abspath(inp)
+    return inp
 
 
 def _is_results(x):
