@@ -8,6 +8,7 @@ A zero-length hunk terminates the stream.
 """
 import io
 import itertools
+import os
 import pickle
 import re
 import struct
@@ -651,6 +652,25 @@ chain_stream = (task_input_stream, chain_reader)
 default_stream = (task_input_stream,)
 gzip_stream = (task_input_stream, gzip_reader)
 gzip_line_stream = (task_input_stream, gzip_line_reader)
+
+
+class Output(object):
+    """One lazily opened output of a task: ``add(k, v)`` writes a record."""
+
+    def __init__(self, path_type_label, streams, params):
+        self.path, self.type, self.label = path_type_label
+        os.makedirs(os.path.dirname(self.path) or '.', exist_ok=True)
+        self.combiner = StreamCombiner(self.path, streams, params)
+        self.file = self.combiner.fds[-1]
+        self.add = self.file.add
+        self.size = 0
+        self.closed = False
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.combiner.close()
+            self.size = os.path.getsize(self.path)
 
 
 def replica_records(replicas, streams, params, on_failure=None):

@@ -29,29 +29,10 @@ from discolite.worker.classic import func
 from discolite.worker.classic.func import (chain_reader, default_partition, disco_output_stream,
                                            init, map_input_stream, map_output_stream,
                                            reduce_input_stream, reduce_output_stream)
-from discolite.worker.task_io import StreamCombiner, replica_records
+from discolite.worker.task_io import Output, StreamCombiner, replica_records
 
 # Set to the running Task before job functions run.
 Task = None
-
-
-class Output(object):
-    """One lazily opened output of a task: ``add(k, v)`` writes a record."""
-
-    def __init__(self, path_type_label, streams, params):
-        self.path, self.type, self.label = path_type_label
-        os.makedirs(os.path.dirname(self.path) or '.', exist_ok=True)
-        self.combiner = StreamCombiner(self.path, streams, params)
-        self.file = self.combiner.fds[-1]
-        self.add = self.file.add
-        self.size = 0
-        self.closed = False
-
-    def close(self):
-        if not self.closed:
-            self.closed = True
-            self.combiner.close()
-            self.size = os.path.getsize(self.path)
 
 
 class Worker(BaseWorker):

@@ -29,7 +29,7 @@ from discolite.error import DiscoError  # noqa: E402
 from discolite import worker  # noqa: E402
 from discolite.worker import JOBPACK_VERSION2, Params, protocol  # noqa: E402
 from discolite.worker import task_io  # noqa: E402
-from discolite.worker.task_io import (StreamCombiner, chain_reader, disco_output_stream,  # noqa: E402
+from discolite.worker.task_io import (Output, StreamCombiner, chain_reader, disco_output_stream,  # noqa: E402
                                       replica_records, task_input_stream, task_output_stream)
 
 # Concurrent tasks of one job share a job home: do not race on __pycache__ (as Disco does).
@@ -112,24 +112,6 @@ class Input(object):
 
     def __repr__(self):
         return 'Input(%r)' % (self.input,)
-
-
-class Output(object):
-    """One output label of a task, opened through the stage's output chain on first use."""
-
-    def __init__(self, path_type_label, streams, params):
-        self.path, self.type, self.label = path_type_label
-        os.makedirs(os.path.dirname(self.path) or '.', exist_ok=True)
-        self.combiner = StreamCombiner(self.path, streams, params)
-        self.stream = self.combiner.fds[-1]
-        self.size = 0
-        self.closed = False
-
-    def close(self):
-        if not self.closed:
-            self.closed = True
-            self.combiner.close()
-            self.size = os.path.getsize(self.path)
 
 
 class _NoMessages(object):
@@ -222,7 +204,7 @@ class Worker(worker.Worker):
         out = self.outputs.get(label)
         if out is None:
             out = self.outputs[label] = Output(task.output(label), stage.output_chain, params)
-        return out.stream
+        return out.file
 
     def input_map(self, task, stage, params):
         """label -> [Input], labels in first-seen order, inputs in the master's order."""
