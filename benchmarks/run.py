@@ -11,8 +11,8 @@
    should not grow), with the peak RSS of every process.
 3. ``sort=True`` over 500 MB: peak RSS of every process.
 4. If present, ``benchmarks/dispatch.py``, ``benchmarks/inline.py`` and
-   ``benchmarks/load.py`` (each exposes ``main(argv)`` and prints its own table);
-   without dispatch.py, the tiny job is measured here.
+   ``benchmarks/load.py`` (each exposes ``main(argv)`` and prints its own table): the
+   tiny job, tasks/s, the inline mode and the HTTP load test.
 
 The machines are shared and noisy: every figure is a median of ``--repeats`` runs
 (at least 3) with the variants interleaved, and CPU-seconds and ratios measured in
@@ -374,40 +374,6 @@ def bench_sort(corpus, megabytes, workers):
     return top[0]
 
 
-# -- 4. the tiny job, when benchmarks/dispatch.py is not there
-
-def tiny_map(line, params):
-    for word in line.split():
-        yield word, 1
-
-
-def tiny_reduce(iter, params):
-    from discolite.util import kvgroup
-    for word, counts in kvgroup(sorted(iter)):
-        yield word, sum(counts)
-
-
-def bench_tiny(runs, workers):
-    print('== tiny job: 3 raw:// inputs, map + reduce, results read; %d runs' % runs)
-    with Master(DISCOLITE_WORKERS=workers) as m:
-        disco = Disco(m.url)
-        times = []
-        for i in range(runs + 3):
-            start = time.perf_counter()
-            job = Job(master=disco).run(input=['raw://hello world', 'raw://hello', 'raw://x'],
-                                        map=tiny_map, reduce=tiny_reduce)
-            results = list(result_iterator(job.wait(poll_interval=0.01)))
-            elapsed = time.perf_counter() - start
-            assert results == [('hello', 2), ('world', 1), ('x', 1)], results
-            disco.purge(job.name)
-            if i >= 3:  # the first runs start the pool processes
-                times.append(elapsed)
-    times.sort()
-    print('   median %.1f ms, p95 %.1f ms, min %.1f ms'
-          % (statistics.median(times) * 1e3, times[int(len(times) * 0.95) - 1] * 1e3,
-             times[0] * 1e3))
-
-
 def other_benchmarks(names, quick):
     """Run ``main(argv)`` of each sibling benchmark module that exists; returns those run."""
     ran = []
@@ -430,7 +396,6 @@ def main(argv=None):
     p.add_argument('--big', action='store_true', help='also word count over 1 GB (--big-mb)')
     p.add_argument('--big-mb', type=int, default=1024)
     p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--tiny-runs', type=int, default=50)
     p.add_argument('--workers', type=int, default=2)
     p.add_argument('--partitions', type=int, nargs='+', default=[1, 2, 8])
     p.add_argument('--no-dask', action='store_true', help='skip Dask bag even if installed')
@@ -460,9 +425,7 @@ def main(argv=None):
         if 'sort' in only:
             bench_sort(corpus, sort_mb, args.workers)
         if 'others' in only:
-            ran = other_benchmarks(['dispatch', 'inline', 'load'], args.quick)
-            if 'dispatch' not in ran:
-                bench_tiny(10 if args.quick else args.tiny_runs, args.workers)
+            other_benchmarks(['dispatch', 'inline', 'load'], args.quick)
         if 'big' in only:
             bench_big(corpus, wc_mb if args.quick else 100, big_mb, args.workers,
                       max(args.partitions))
