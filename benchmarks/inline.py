@@ -22,19 +22,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from discolite import Job, result_iterator  # noqa: E402
 from discolite.master import Master  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dispatch import tiny_map, tiny_reduce  # noqa: E402  (the same job as dispatch.py's)
+
 INPUTS = ['raw://a b', 'raw://b c', 'raw://c d']
 EXPECTED = [('a', 1), ('b', 2), ('c', 2), ('d', 1)]
-
-
-def tiny_map(line, params):
-    for word in line.split():
-        yield word, 1
-
-
-def tiny_reduce(iter, params):
-    from discolite.util import kvgroup
-    for word, counts in kvgroup(sorted(iter)):
-        yield word, sum(counts)
 
 
 def tiny_job(master):
