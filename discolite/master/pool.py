@@ -291,6 +291,7 @@ def _exit_like(status):
 def _worker_loop(conn, status_fd, options):
     """Run tasks of one job until replaced: ``release``, a failed task, or ``task`` isolation."""
     from discolite.worker import JobCache, execute, protocol
+    from discolite.master.storage import index_name
     conn.send(('hello', os.getpid()))
     cache = JobCache()
     per_task = options.get('isolation') == 'task'
@@ -309,16 +310,18 @@ def _worker_loop(conn, status_fd, options):
         _, fields, inputs, new_setup = msg
         if new_setup is not None:
             setup = new_setup
-        base, jobhome, pythonpath = setup
+        base, jobhome, pythonpath, index = setup
         payload = dict(base)
         payload.update(fields)
+        if index is not None:  # (directory, host, url prefix): this task's index file
+            index = index + (index_name(fields['stage'], fields['taskid']),)
         done = False
         try:
             os.chdir(jobhome)
             sys.path[:] = [os.path.join(jobhome, p) for p in pythonpath] + base_path
             # what the task started is killed before the master hears that it ended
             channel = protocol.PipeChannel(conn, inputs, end_task_processes if kill_children
-                                           else None)
+                                           else None, index)
             done = execute(payload, channel, cache)
         except Exception as e:  # the channel itself failed: report and go
             try:
@@ -357,6 +360,7 @@ class Slot(object):
             child.close()
         self.conn = parent
         self.task = None
+        self.next = []            # tasks sent behind ``task``, which the worker runs next
         self.job = None
         self.loaded = None
         self.worker_pid = None    # the current worker's pid, once it has said hello
@@ -396,6 +400,10 @@ def _main_module_hidden():
 class Pool(object):
     """``size`` slots that the scheduler thread keeps filled.
 
+    A slot may be sent one more task of its job while it runs one (``slot.next``): the
+    worker reads it as soon as it has finished the first, without waiting a round trip
+    for the master to hear DONE and answer, which is most of a small task's time.
+
     ``isolation``: ``job`` (a worker serves one job) or ``task`` (one task);
     ``kill_children``: kill what a task started when it ends (else when its job ends).
     """
@@ -409,6 +417,7 @@ class Pool(object):
         self.keep_globals = keep_globals
         self.options = {'isolation': isolation, 'kill_children': kill_children}
         self.isolation = isolation
+        self.pipelined = True   # the scheduler may queue a task behind a running one
         self.size = size
         self.slots = []
         self._next = 0
@@ -532,13 +541,19 @@ class Pool(object):
 
         ``setup`` is what the worker needs to know about the job on the task's
         node (the payload fields that are the same for all those tasks, the job
-        home, the PYTHONPATH); it goes only when the worker does not have it yet.
+        home, the PYTHONPATH, where index files go); it goes only when the worker does
+        not have it yet.  A task sent while the slot runs another (``slot.next``) always
+        carries it: a failure of the first task gives the slot a fresh worker, which
+        reads the queued task without having seen any setup.
         """
-        slot.task = task
+        key = (task.job.name, task.node)
+        if slot.task is None:
+            slot.task = task
+            if slot.loaded == key:
+                setup = None
+        else:
+            slot.next.append(task)
         slot.job = task.job.name
-        key = (slot.job, task.node)
-        if slot.loaded == key:
-            setup = None
         slot.loaded = key
         try:
             slot.conn.send(('task', fields, inputs, setup))
@@ -546,10 +561,13 @@ class Pool(object):
             pass  # the process has just died: wait() reports it and the task is retried
 
     def finished(self, slot, ok):
-        """``slot``'s task ended (DONE when ``ok``, else ERROR/FATAL)."""
-        slot.task = None
+        """``slot``'s current task ended (DONE when ``ok``, else ERROR/FATAL); the task
+        queued behind it, if any, is the one running now."""
+        slot.task = slot.next.pop(0) if slot.next else None
         if not ok or self.isolation == 'task':
-            slot.job = slot.loaded = slot.worker_pid = None  # the worker replaces itself
+            slot.loaded = slot.worker_pid = None  # the worker replaces itself
+            if slot.task is None:
+                slot.job = None
 
     def release(self, slot):
         """Replace ``slot``'s idle worker by a fresh one (its job has ended)."""
@@ -573,6 +591,7 @@ class Pool(object):
         """
         slot.retired = True
         slot.task = None
+        slot.next = []
         try:
             slot.process.terminate()  # SIGTERM: the keeper kills its worker's tree, then exits
         except Exception:
