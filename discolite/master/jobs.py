@@ -78,6 +78,7 @@ class JobRecord(object):
         self.stage_start = None
         self.stage_busy = 0.0     # seconds the done tasks of the current stage took, in all
         self.stage_done = 0
+        self.queued = set()       # tasks sent to a slot behind a running one (not started)
         self.stage_results = {}           # stage -> [[replica urls]] (what get_stageresults shows)
         self.stage_items = {}             # stage -> [groupings item] (what the next stage groups)
         self.stage_tasks = {}             # stage -> [(taskid, group, [(label, url)])]

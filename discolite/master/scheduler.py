@@ -119,6 +119,7 @@ class Scheduler(object):
         self.host = self.nodes.first      # the node that keeps the master's copy of job homes
         self.stats = {'job_ok': 0, 'data_error': 0, 'error': 0}
         self.errors = 0                   # unexpected errors the scheduler thread survived
+        self.queued_sent = 0              # tasks sent behind a running one (_queue_next)
         self.accept_new_jobs = True
         if self.inline:
             from discolite.master.inline import InlinePool
@@ -474,7 +475,9 @@ class Scheduler(object):
         Only while the stage's tasks are short (under ``QUEUE_BELOW`` seconds on average,
         or, before any has finished, while the stage is that young): a short task's time
         is mostly the round trip to the master, which the queued task skips; a long one
-        would hold its queued task back from a slot that frees up sooner.
+        would hold its queued task back from a slot that frees up sooner.  A queued task
+        stays ``waiting`` in Disco's counts (jobinfo, nodeinfo, slots) until the task
+        before it has ended: only then is it assigned and started (``_on_message``).
         """
         now = time.time()
         for slot in self.pool.slots:
@@ -484,7 +487,8 @@ class Scheduler(object):
             job = head.job
             ready = job.ready
             if not ready or job.status != 'active' or not job.in_pool or \
-                    len(job.running) >= job.max_cores or job.stage_start is None:
+                    len(job.running) + len(job.queued) >= job.max_cores or \
+                    job.stage_start is None:
                 continue
             if job.stage_done:
                 if job.stage_busy / job.stage_done >= QUEUE_BELOW:
@@ -500,19 +504,24 @@ class Scheduler(object):
                     (job.shuffle_here and task.stage in shuffle.SHUFFLE_STAGES):
                 continue
             ready.popleft()
-            self._run(slot, job, task, node)
+            task.state = 'queued'
+            task.node = head.node
+            task.jobhome = head.jobhome
+            task.slot = slot
+            job.queued.add(task)
+            self.queued_sent += 1
+            self._send(slot, job, task)
 
     def _unqueue(self, task):
         """``task`` was sent behind another but never started: it waits again, first."""
         job = task.job
-        if task.state != 'running' or job.status != 'active':
+        job.queued.discard(task)
+        if task.state != 'queued':
             return
-        _recount(job, task, RUNNING, WAITING)
-        self._stopped(task)
-        job.running.discard(task)
         task.slot = None
         task.state = 'waiting'
-        job.ready.appendleft(task)
+        if job.status == 'active':
+            job.ready.appendleft(task)
 
     def _next_due(self, now):
         dues = [job.delayed[0][0] - now for job in self.active.values() if job.delayed]
@@ -583,6 +592,9 @@ class Scheduler(object):
     def _run(self, slot, job, task, node=None):
         self.task_started(job, task, node)
         task.slot = slot
+        self._send(slot, job, task)
+
+    def _send(self, slot, job, task):
         # a pool worker serves one job: what is the same for all its tasks goes once
         self.pool.run(slot, task, _task_fields(task), task.inputs,
                       (self.job_payload(job, task.node), task.jobhome, job.pythonpath,
@@ -618,8 +630,13 @@ class Scheduler(object):
         if slot.task is task and not slot.retired and mtype in ('DONE', 'ERROR', 'FATAL'):
             # after ERROR/FATAL the worker replaces itself: a fresh process for the next task
             self.pool.finished(slot, mtype == 'DONE')
-            if slot.task is not None:  # the task queued behind it runs from now on
-                slot.task.started = time.time()
+            queued = slot.task
+            if queued is not None:  # the task queued behind it runs from now on
+                job = queued.job
+                job.queued.discard(queued)
+                if queued.state == 'queued' and job.status == 'active':
+                    queued.state = 'waiting'
+                    self.task_started(job, queued, self.nodes.get(queued.node))
             if task.job.status != 'active':
                 self.pool.release(slot)  # that was the job's last task
 
@@ -877,6 +894,11 @@ class Scheduler(object):
             else:
                 self.master.stop_external(task)
         job.running.clear()
+        for task in list(job.queued):  # sent behind a task of the job: never to run
+            slot = task.slot
+            if slot is not None and not slot.retired:
+                self.pool.retire(slot)
+            self._unqueue(task)
         self.wake()
 
     # ------------------------------------------------------------------ nodes
