@@ -61,6 +61,7 @@ class Storage(object):
         for d in (self.disco_data, self.master_root, self.ddfs_root):
             os.makedirs(d, exist_ok=True)
         self._index_dirs = {}     # job name -> (its .disco directory, its URL prefix)
+        self._trash = Trash(os.path.join(self.root, 'trash'))
 
     def checked(self, path):
         """``path`` if it resolves strictly inside the data root, else UnsafePath."""
@@ -151,27 +152,27 @@ class Storage(object):
 
     def remove_job(self, job, data=True):
         """Delete the job's events; with ``data`` also its job home and task outputs.  Its DDFS
-        data (OOB values, saved results) stays, as on Disco (docs/differences.md)."""
+        data (OOB values, saved results) stays, as on Disco (docs/differences.md).
+
+        The job's directories leave their places at once (a rename into ``<root>/trash``);
+        deleting their files, a few hundred microseconds a directory on a disk, is left to
+        a background thread, as a Disco node deletes a purged job's data after the master
+        has answered.  The ``<hh>`` buckets stay: they are shared by every job hashed there.
+        """
         name = _record_name(job)
         for key in [k for k in self._index_dirs if k[0] == name]:
             del self._index_dirs[key]
-        events, home = self.master_dir(name), self.jobhome(name)
-        shutil.rmtree(events, ignore_errors=True)
+        doomed = [self.master_dir(name)]
         if data:
-            for host in self.hosts():  # the job's home on every (emulated) node
-                other = self.jobhome(name, host)
-                if other != home:
-                    shutil.rmtree(other, ignore_errors=True)
-                    try:
-                        os.rmdir(os.path.dirname(other))
-                    except OSError:
-                        pass
-            shutil.rmtree(home, ignore_errors=True)
-            for d in (home, events):  # their <hh> parents, once empty
-                try:
-                    os.rmdir(os.path.dirname(d))
-                except OSError:
-                    pass
+            home = self.jobhome(name)
+            doomed += [self.jobhome(name, host) for host in self.hosts()
+                       if self.jobhome(name, host) != home]  # its home on every emulated node
+            doomed.append(home)
+        self._trash.discard(doomed)
+
+    def settle(self, timeout=None):
+        """Wait until the directories of purged jobs are really deleted (True when they are)."""
+        return self._trash.settle(timeout)
 
     def hosts(self):
         """The node names that have a data directory here."""
@@ -182,9 +183,116 @@ class Storage(object):
             return []
 
     def destroy(self):
-        """Delete the data root if this Storage created it (a temporary one)."""
+        """Finish deleting purged jobs; delete the data root if this Storage created it."""
+        self._trash.close(None if self.owns_root else 30)
         if self.owns_root:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Trash(object):
+    """Directories moved out of the way at once and deleted by a background thread.
+
+    Entries are numbered (``<dir>/<pid>-<n>``), so nothing in the trash carries a job's
+    name; what a previous master left there is deleted when the next one starts.
+    """
+
+    def __init__(self, directory):
+        import itertools
+        import threading
+        self.directory = directory
+        self._count = itertools.count()
+        self._queue = []
+        self._cond = threading.Condition()
+        self._busy = False
+        self._thread = None
+        self._closed = False
+        try:
+            leftovers = [os.path.join(directory, n) for n in os.listdir(directory)]
+        except OSError:
+            leftovers = []
+        if leftovers:
+            self._push(leftovers)
+
+    def discard(self, paths):
+        """Move each existing directory in ``paths`` into the trash and have it deleted."""
+        moved = []
+        for path in paths:
+            target = os.path.join(self.directory, '%d-%d' % (os.getpid(), next(self._count)))
+            try:
+                os.rename(path, target)
+            except FileNotFoundError:
+                if not os.path.lexists(path):
+                    continue  # nothing there: nothing to delete
+                os.makedirs(self.directory, exist_ok=True)  # the first purge
+                try:
+                    os.rename(path, target)
+                except OSError:
+                    shutil.rmtree(path, ignore_errors=True)
+                    continue
+            except OSError:  # e.g. another file system: delete it in place
+                shutil.rmtree(path, ignore_errors=True)
+                continue
+            moved.append(target)
+        if moved:
+            self._push(moved)
+
+    def _push(self, paths):
+        import threading
+        with self._cond:
+            if self._closed:
+                for path in paths:
+                    shutil.rmtree(path, ignore_errors=True)
+                return
+            self._queue.extend(paths)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name='discolite-trash',
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _run(self):
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._busy = False
+                    self._cond.notify_all()
+                    self._cond.wait()
+                if not self._queue:
+                    self._busy = False
+                    self._cond.notify_all()
+                    return
+                path = self._queue.pop(0)
+                self._busy = True
+            shutil.rmtree(path, ignore_errors=True)
+
+    def settle(self, timeout=None):
+        """Wait until everything queued is deleted; False if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.time() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = None if deadline is None else deadline - time.time()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def close(self, timeout=None):
+        """Stop the thread; with a ``timeout``, first finish (for that long) what is queued."""
+        if timeout:
+            self.settle(timeout)
+        with self._cond:
+            self._closed = True
+            thread = self._thread
+            if timeout is None:
+                self._queue = []
+            self._cond.notify_all()
+        if thread is not None and thread is not threading_current():
+            thread.join(timeout if timeout else 0.5)
+
+
+def threading_current():
+    import threading
+    return threading.current_thread()
 
 
 class JobHomeTooLarge(UnsafeJobHome):
