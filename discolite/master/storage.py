@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import time
 import zipfile
 
@@ -62,6 +63,7 @@ class Storage(object):
             os.makedirs(d, exist_ok=True)
         self._index_dirs = {}     # job name -> (its .disco directory, its URL prefix)
         self._trash = Trash(os.path.join(self.root, 'trash'))
+        self._dirs_lock = threading.Lock()
 
     def checked(self, path):
         """``path`` if it resolves strictly inside the data root, else UnsafePath."""
@@ -138,7 +140,10 @@ class Storage(object):
         """Write the jobfile and unpack the job home zip, refusing entries that escape it
         and (``max_size`` > 0) a home that unpacks to more than ``max_size`` bytes."""
         home = self.jobhome(_record_name(job), host)
-        os.makedirs(home, exist_ok=True)
+        with self._dirs_lock:  # not while remove_job removes an empty <hh> bucket
+            os.makedirs(home, exist_ok=True)
+            if host is None or host == self.host:  # the event log's directory
+                os.makedirs(self.master_dir(job), exist_ok=True)
         try:
             unpack_zip(jobhome_zip, home, skip_prefix, max_size)
         except Exception:
@@ -157,7 +162,7 @@ class Storage(object):
         The job's directories leave their places at once (a rename into ``<root>/trash``);
         deleting their files, a few hundred microseconds a directory on a disk, is left to
         a background thread, as a Disco node deletes a purged job's data after the master
-        has answered.  The ``<hh>`` buckets stay: they are shared by every job hashed there.
+        has answered.
         """
         name = _record_name(job)
         for key in [k for k in self._index_dirs if k[0] == name]:
@@ -168,7 +173,13 @@ class Storage(object):
             doomed += [self.jobhome(name, host) for host in self.hosts()
                        if self.jobhome(name, host) != home]  # its home on every emulated node
             doomed.append(home)
-        self._trash.discard(doomed)
+        with self._dirs_lock:
+            self._trash.discard(doomed)
+            for d in doomed:  # their <hh> buckets, once empty (a refused pack leaves nothing)
+                try:
+                    os.rmdir(os.path.dirname(d))
+                except OSError:
+                    pass
 
     def settle(self, timeout=None):
         """Wait until the directories of purged jobs are really deleted (True when they are)."""
@@ -311,37 +322,114 @@ def _human(n):
         n /= 1024.0
 
 
+_PLANS = []  # [(zip bytes, skip_prefix, plan)]: the last job homes unpacked (see _plan)
+_PLAN_BYTES = 4 << 20  # entries of at most this many bytes in all are kept with a plan
+
+
 def unpack_zip(data, dest, skip_prefix=None, max_size=0):
     """Extract zip bytes into ``dest``; an entry with an absolute path or ``..`` is an error,
     and so is (``max_size`` > 0) more than ``max_size`` bytes unpacked: the sizes the zip
-    declares are checked before anything is written, the bytes written as they are."""
-    import io
+    declares are checked before anything is written, the bytes written as they are.
+
+    A client submits the same job home again and again (the library zip, plus the same
+    module): what its checks found and the (small) entries to write are kept for the
+    last few zips, compared byte for byte, so the zip is not parsed again."""
     if not data:
         return
+    plan = None
+    for known, skip, known_plan in _PLANS:
+        if skip == skip_prefix and len(known) == len(data) and known == data:
+            plan = known_plan
+            break
+    if plan is None:
+        plan = _plan(data, skip_prefix)
+    if plan is not None:
+        if max_size and sum(len(c) for _n, c, _m in plan if c is not None) > max_size:
+            raise _too_large(max_size)
+        base = os.path.realpath(dest)
+        for name, content, mode in plan:
+            target = _target(base, name)
+            if content is None:
+                os.makedirs(target, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, 'wb') as out:
+                out.write(content)
+            if mode & 0o100:
+                os.chmod(target, 0o755)
+        return
+    _extract(data, dest, skip_prefix, max_size)
+
+
+def _target(base, name):
+    target = os.path.realpath(os.path.join(base, name))
+    if not (target == base or target.startswith(base + os.sep)):
+        raise UnsafeJobHome("jobhome entry %r escapes the job directory" % name)
+    return target
+
+
+def _open_zip(data):
+    import io
     try:
-        z = zipfile.ZipFile(io.BytesIO(data))
+        return zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as e:
         raise UnsafeJobHome("jobhome is not a valid zip file: %s" % e)
-    base = os.path.realpath(dest)
-    with z:
+
+
+def _check_entries(infos):
+    for info in infos:  # refuse the whole zip before writing anything
+        name = info.filename
+        if name.startswith('/') or name.startswith('\\') or \
+                '..' in name.replace('\\', '/').split('/') or (len(name) > 1 and name[1] == ':'):
+            raise UnsafeJobHome("jobhome entry %r escapes the job directory" % name)
+        if '\0' in name:
+            raise UnsafeJobHome("jobhome entry %r has a NUL byte in its name" % name)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UnsafeJobHome("jobhome entry %r is a symbolic link" % name)
+
+
+def _plan(data, skip_prefix):
+    """``[(name, bytes or None for a directory, mode)]`` to write for a zip whose entries
+    pass the checks and are small, remembered for the next identical zip; None when the
+    zip is better extracted as it is (big entries).  Raises UnsafeJobHome as _extract."""
+    with _open_zip(data) as z:
         infos = z.infolist()
-        for info in infos:  # refuse the whole zip before writing anything
-            name = info.filename
-            if name.startswith('/') or name.startswith('\\') or \
-                    '..' in name.replace('\\', '/').split('/') or (len(name) > 1 and name[1] == ':'):
-                raise UnsafeJobHome("jobhome entry %r escapes the job directory" % name)
-            if '\0' in name:
-                raise UnsafeJobHome("jobhome entry %r has a NUL byte in its name" % name)
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise UnsafeJobHome("jobhome entry %r is a symbolic link" % name)
+        _check_entries(infos)
+        wanted = [i for i in infos if not (skip_prefix and i.filename.startswith(skip_prefix))]
+        if sum(i.file_size for i in wanted) > _PLAN_BYTES:
+            return None
+        plan = []
+        total = 0
+        for info in wanted:
+            if info.is_dir():
+                plan.append((info.filename, None, 0))
+                continue
+            try:
+                with z.open(info) as src:
+                    content = src.read(_PLAN_BYTES + 1)
+            except Exception:
+                return None  # a broken entry: _extract says what is wrong
+            total += len(content)
+            if total > _PLAN_BYTES:
+                return None
+            plan.append((info.filename, content, (info.external_attr >> 16) & 0o777))
+    if len(_PLANS) >= 4:
+        _PLANS.pop(0)
+    _PLANS.append((bytes(data), skip_prefix, plan))
+    return plan
+
+
+def _extract(data, dest, skip_prefix, max_size):
+    base = os.path.realpath(dest)
+    with _open_zip(data) as z:
+        infos = z.infolist()
+        _check_entries(infos)
         wanted = [i for i in infos if not (skip_prefix and i.filename.startswith(skip_prefix))]
         if max_size and sum(i.file_size for i in wanted) > max_size:
             raise _too_large(max_size)
         written = 0
         for info in wanted:
-            target = os.path.realpath(os.path.join(base, info.filename))
-            if not (target == base or target.startswith(base + os.sep)):
-                raise UnsafeJobHome("jobhome entry %r escapes the job directory" % info.filename)
+            target = _target(base, info.filename)
             if info.is_dir():
                 os.makedirs(target, exist_ok=True)
                 continue

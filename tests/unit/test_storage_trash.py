@@ -12,7 +12,7 @@ def _make_job(storage, name):
     with open(os.path.join(home, 'ab', 'uid', 'map-out'), 'w') as f:
         f.write('x')
     events = storage.master_dir(name)
-    os.makedirs(events)
+    os.makedirs(events, exist_ok=True)
     with open(os.path.join(events, 'events'), 'w') as f:
         f.write('line\n')
     return home, events
@@ -34,8 +34,9 @@ def test_purged_directories_leave_at_once_and_are_deleted(tmp_path):
     assert all(name not in path for path in _everything(storage.root))
     assert os.listdir(os.path.join(storage.root, 'trash')) == []
     assert all(os.path.isdir(p) for p in kept)  # other jobs untouched
-    # the hash buckets stay for the next jobs hashed there
-    assert os.path.isdir(os.path.join(storage.disco_data, 'localhost', hexhash(name)))
+    # an emptied hash bucket goes too (a refused pack leaves nothing behind)
+    assert not os.path.exists(os.path.join(storage.disco_data, 'localhost', hexhash(name)))
+    assert not os.path.exists(os.path.dirname(events))
     storage.destroy()
 
 
@@ -69,3 +70,33 @@ def test_destroy_finishes_the_deletions_of_a_kept_root(tmp_path):
         storage.remove_job(names.jobname('Job@1:2:%d' % i))
     storage.destroy()
     assert _everything(storage.root) == []
+
+
+def _zip(entries):
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w') as z:
+        for name, data in entries:
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_a_job_home_unpacked_again_from_what_was_kept(tmp_path):
+    """The second unpack of the same zip bytes writes the same files without parsing the zip;
+    its checks (size limit, escaping entries of other zips) still hold."""
+    import pytest
+    from discolite.master.storage import UnsafeJobHome, JobHomeTooLarge, unpack_zip
+    data = _zip([('lib/discolite/x.py', b'skip'), ('mod.py', b'print(1)'), ('pkg/a.txt', b'A' * 50)])
+    for n in (1, 2):
+        unpack_zip(data, str(tmp_path / str(n)), skip_prefix='lib/discolite/')
+        assert _everything(str(tmp_path / str(n))) == ['mod.py', 'pkg/a.txt']
+        assert (tmp_path / str(n) / 'pkg' / 'a.txt').read_bytes() == b'A' * 50
+    unpack_zip(data, str(tmp_path / '3'))  # another skip_prefix: not the same plan
+    assert 'lib/discolite/x.py' in _everything(str(tmp_path / '3'))
+    with pytest.raises(JobHomeTooLarge):
+        unpack_zip(data, str(tmp_path / '4'), skip_prefix='lib/discolite/', max_size=20)
+    evil = _zip([('../mod.py', b'print(1)'), ('pkg/a.txt', b'A' * 50)])
+    with pytest.raises(UnsafeJobHome):
+        unpack_zip(evil, str(tmp_path / '5'))
+    assert not (tmp_path / 'mod.py').exists()
