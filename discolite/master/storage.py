@@ -67,10 +67,34 @@ class Storage(object):
 
     def checked(self, path):
         """``path`` if it resolves strictly inside the data root, else UnsafePath."""
+        if self._plainly_inside(path):
+            return path
         if not inside(path, self.root):
             raise UnsafePath('refusing %r: it is outside the data directory %s'
                              % (path, self.root))
         return path
+
+    def _plainly_inside(self, path):
+        """True for a path below the root whose existing parts below it are no symbolic
+        links (and no ``.``/``..``): it resolves inside without resolving the root again."""
+        prefix = self.root + os.sep
+        if not path.startswith(prefix):
+            return False
+        parts = path[len(prefix):].split(os.sep)
+        if '' in parts or '.' in parts or '..' in parts:
+            return False
+        current = self.root
+        for part in parts:
+            current = current + os.sep + part
+            try:
+                mode = os.lstat(current).st_mode
+            except FileNotFoundError:
+                return True  # nothing below it exists: no link to follow
+            except OSError:
+                return False
+            if stat.S_ISLNK(mode):
+                return False
+        return True
 
     # -- paths and URLs
 
