@@ -233,7 +233,6 @@ class Trash(object):
 
     def __init__(self, directory):
         import itertools
-        import threading
         self.directory = directory
         self._count = itertools.count()
         self._queue = []
@@ -272,7 +271,6 @@ class Trash(object):
             self._push(moved)
 
     def _push(self, paths):
-        import threading
         with self._cond:
             if self._closed:
                 for path in paths:
@@ -321,13 +319,8 @@ class Trash(object):
             if timeout is None:
                 self._queue = []
             self._cond.notify_all()
-        if thread is not None and thread is not threading_current():
+        if thread is not None and thread is not threading.current_thread():
             thread.join(timeout if timeout else 0.5)
-
-
-def threading_current():
-    import threading
-    return threading.current_thread()
 
 
 class JobHomeTooLarge(UnsafeJobHome):
