@@ -340,7 +340,7 @@ def _human(n):
 
 
 _PLANS = []  # [(zip bytes, skip_prefix, plan)]: the last job homes unpacked (see _plan)
-_PLAN_BYTES = 4 << 20  # entries of at most this many bytes in all are kept with a plan
+_PLAN_BYTES = 1 << 20  # entries of at most this many bytes in all are kept with a plan
 
 
 def unpack_zip(data, dest, skip_prefix=None, max_size=0):

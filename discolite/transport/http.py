@@ -27,6 +27,7 @@ Timeouts (Disco's client sets none, so a dead or silent master hangs it):
 """
 import http.client
 import json
+import os
 import random
 import re
 import socket
@@ -107,6 +108,20 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
 _opener = urllib.request.build_opener(_NoProxyHandler(), _HTTPHandler(), _HTTPSHandler())
 
 
+_KEPT = threading.local()
+
+
+def _kept_connections():
+    """This thread's kept-alive connections, ``{netloc: HTTPConnection}``, shared by every
+    transport (the DDFS client makes one per request); a forked child starts afresh
+    rather than talk on its parent's sockets."""
+    pid = os.getpid()
+    if getattr(_KEPT, 'pid', None) != pid:
+        _KEPT.pid = pid
+        _KEPT.conns = {}
+    return _KEPT.conns
+
+
 class HTTPTransport(Transport):
     RETRIES = 10
     CONNECT_RETRIES = 3
@@ -119,7 +134,6 @@ class HTTPTransport(Transport):
                  connect_retries=None, retry_sleep=None, connect_timeout=None):
         self.master = master.rstrip('/')
         self.proxy = proxy or None
-        self._local = threading.local()  # each thread's kept-alive connections
         self.timeout = timeout if timeout is not None else \
             _setting(settings, 'DISCOLITE_HTTP_READ_TIMEOUT', self.READ_TIMEOUT, float)
         self.connect_timeout = connect_timeout if connect_timeout is not None else \
@@ -142,9 +156,7 @@ class HTTPTransport(Transport):
 
         A kept connection the server has closed meanwhile (its idle timeout) fails before
         the server reads anything: the request goes once more on a new connection."""
-        conns = getattr(self._local, 'conns', None)
-        if conns is None:
-            conns = self._local.conns = {}
+        conns = _kept_connections()
         parts = urlsplit(url)
         netloc = parts.netloc
         path = url[len('http://') + len(netloc):] or '/'
@@ -187,9 +199,10 @@ class HTTPTransport(Transport):
                         dict(resp.headers))
 
     def close(self):
-        for conn in list((getattr(self._local, 'conns', None) or {}).values()):
+        """Close this thread's kept connection to the master."""
+        conn = _kept_connections().pop(urlsplit(self.master).netloc, None)
+        if conn is not None:
             conn.close()
-        self._local.conns = {}
 
     def url_for(self, request):
         """The URL a request goes to: ``master + path``, rewritten for DISCO_PROXY.  Characters
