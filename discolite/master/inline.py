@@ -135,7 +135,7 @@ class InlinePool(object):
         from discolite.worker import JobCache
         sched = self.scheduler
         lock = sched.lock
-        base, jobhome, pythonpath = setup
+        base, jobhome, pythonpath = setup[:3]
         payload = dict(base)
         payload.update(fields)
         cache = self.caches.get(task.job.name)
