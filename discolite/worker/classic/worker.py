@@ -112,10 +112,24 @@ class Worker(BaseWorker):
     def run(self, task, job, **jobargs):
         global Task
         Task = task
+        jvars = vars(job)
+        on_class, plain = _job_class_keys(type(job), self)
         for key in self:
-            value = self.getitem(key, job, jobargs)
-            if key not in jobargs and key not in vars(job) and hasattr(type(job), key):
-                value = _fresh(value)
+            # getitem(key, job, jobargs), without asking the job's __getattr__ for the keys
+            # it can only refuse (raising and formatting an AttributeError each time)
+            if key in jobargs:
+                value = jobargs[key]
+            elif plain and key not in on_class:
+                if key in jvars:
+                    value = jvars[key]
+                elif key in job.proxy_functions:
+                    value = getattr(job, key)
+                else:
+                    value = self.get(key)
+            else:
+                value = self.getitem(key, job, jobargs)
+                if key not in jvars and key in on_class:
+                    value = _fresh(value)
             self[key] = value
         assert self['version'] == '%d.%d' % sys.version_info[:2], "Python version mismatch"
         if task.taskid == 0:  # the job's first task says what the client warned about
@@ -138,11 +152,9 @@ class Worker(BaseWorker):
             getattr(self, task.stage)(task, params)
 
     def inject_globals(self, task):
-        names = {k: v for k, v in vars(func).items()
-                 if not k.startswith('_') and k not in ('map', 'reduce', 'combiner', 'partition')}
+        names = _static_globals()
         names.update(task_globals(task))
-        names.update(Worker=Worker, Params=Params, util=util, worker=sys.modules[__name__],
-                     os=os, sys=sys, JOBPACK_VERSION1=JOBPACK_VERSION1)
+        names.update(_STATIC_AFTER)
         for mod in self['required_modules'] or ():
             name = mod[0] if isinstance(mod, (tuple, list)) else mod
             module = __import__(name, fromlist=['_'])
@@ -280,6 +292,23 @@ class Worker(BaseWorker):
 
 
 _END = object()
+_CLASS_KEYS = [None, None, None]  # [job class, worker keys, (on_class, plain)] of the last task
+
+
+def _job_class_keys(cls, keys):
+    """``(keys cls has as attributes, plain)`` where ``plain`` says that an instance of
+    ``cls`` resolves other names as a ``Job`` does: its ``__dict__``, then
+    ``Job.__getattr__`` (the proxy functions).  Kept for the last class: a pool
+    process serves one job."""
+    keys = tuple(keys)
+    if _CLASS_KEYS[0] is cls and _CLASS_KEYS[1] == keys:
+        return _CLASS_KEYS[2]
+    from discolite.job import Job
+    on_class = frozenset(k for k in keys if hasattr(cls, k))
+    plain = (issubclass(cls, Job) and getattr(cls, '__getattr__', None) is Job.__getattr__ and
+             cls.__getattribute__ is object.__getattribute__)
+    _CLASS_KEYS[:] = [cls, keys, (on_class, plain)]
+    return on_class, plain
 
 
 def _fresh(value):
@@ -603,6 +632,22 @@ def _is_results(x):
 
 def _job_results(job):
     return job.wait()
+
+
+_STATIC = {}
+_STATIC_AFTER = {}
+
+
+def _static_globals():
+    """A new dict of the names every task injects before its own (func's public names)."""
+    if not _STATIC_AFTER:
+        _STATIC.update((k, v) for k, v in vars(func).items()
+                       if not k.startswith('_') and
+                       k not in ('map', 'reduce', 'combiner', 'partition'))
+        _STATIC_AFTER.update(Worker=Worker, Params=Params, util=util,
+                             worker=sys.modules[__name__], os=os, sys=sys,
+                             JOBPACK_VERSION1=JOBPACK_VERSION1)
+    return dict(_STATIC)
 
 
 def task_globals(task):
