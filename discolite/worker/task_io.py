@@ -659,7 +659,8 @@ class Output(object):
 
     def __init__(self, path_type_label, streams, params):
         self.path, self.type, self.label = path_type_label
-        os.makedirs(os.path.dirname(self.path) or '.', exist_ok=True)
+        from discolite.fileutils import make_dir
+        make_dir(os.path.dirname(self.path) or '.')
         self.combiner = StreamCombiner(self.path, streams, params)
         self.file = self.combiner.fds[-1]
         self.add = self.file.add
@@ -670,7 +671,13 @@ class Output(object):
         if not self.closed:
             self.closed = True
             self.combiner.close()
-            self.size = os.path.getsize(self.path)
+            from discolite.fileutils import AtomicFile
+            first = self.combiner.fds[0] if self.combiner.fds else None
+            if isinstance(first, AtomicFile) and first.path == self.path and \
+                    first.final_size is not None:
+                self.size = first.final_size  # what it renamed into place
+            else:
+                self.size = os.path.getsize(self.path)
 
 
 def replica_records(replicas, streams, params, on_failure=None):

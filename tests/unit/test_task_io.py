@@ -353,3 +353,54 @@ def test_records_before_a_bad_one_are_read_first():
     assert next(it) == (b'ab', 1) and next(it) == (b'cd', 2)
     with pytest.raises(type(unpickled(data)[1])):
         next(it)
+
+
+def test_output_size_and_directories(tmp_path):
+    """task_io.Output makes missing directories, and its size is the renamed file's,
+    with the standard chain (known from the AtomicFile) and a custom one (stat)."""
+    from discolite.worker.task_io import Output
+
+    def plain_file(stream, partition, url, params):
+        return open(url, 'wb')
+
+    def raw_out(stream, partition, url, params):
+        class Add(object):
+            def add(self, k, v):
+                stream.write(b'%s=%s;' % (k, v))
+
+            def close(self):
+                pass
+        return Add()
+
+    for n, streams in enumerate([(task_output_stream, disco_output_stream),
+                                 (plain_file, raw_out)]):
+        path = str(tmp_path / ('a%d' % n) / 'b' / 'out')
+        out = Output((path, 'part', 3), streams, None)
+        out.add(b'k', b'v')
+        out.close()
+        assert out.size == os.path.getsize(path) > 0 and out.label == 3
+        assert not os.path.exists(path + '.partial')
+        out.close()
+        assert out.size == os.path.getsize(path)
+
+
+def test_atomic_file_in_a_place_that_is_not_a_directory(tmp_path):
+    (tmp_path / 'f').write_bytes(b'')
+    with pytest.raises(OSError):
+        AtomicFile(str(tmp_path / 'f' / 'out'))
+
+
+def test_free_space_is_asked_again_when_it_may_have_run_out(tmp_path, monkeypatch):
+    """ensure_free_space: a task's next outputs skip the question only while the disk
+    had plenty; a disk short of space is asked for every file."""
+    from discolite import fileutils
+    path = str(tmp_path / 'out')
+    fileutils.ensure_free_space(path)  # plenty here (a test machine has > 64 MiB free)
+    free = os.statvfs(str(tmp_path)).f_bavail * os.statvfs(str(tmp_path)).f_frsize
+    monkeypatch.setattr(fileutils, 'MIN_DISK_SPACE', free * 2)
+    with pytest.raises(DataError) as e:
+        fileutils.ensure_free_space(path)
+    assert 'disk space available. Task failed.' in str(e.value)
+    with pytest.raises(DataError):
+        AtomicFile(path)
+    assert not os.path.exists(path + '.partial')
