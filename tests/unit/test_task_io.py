@@ -74,6 +74,35 @@ def test_fast_dump_matches_pickle(k, v):
     assert _dump_kv(k, k) == pickle.dumps((k, k), 1)
 
 
+def hunk_payload(records):
+    """The uncompressed payload DiscoOutputStream.add writes for ``records``."""
+    buf = io.BytesIO()
+    out = DiscoOutputStream(buf, compression_level=0)
+    for k, v in records:
+        out.add(k, v)
+    out.close()
+    return buf.getvalue()[14:-14]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.binary(max_size=200), st.text(max_size=200)),
+                          st.one_of(st.integers(), st.booleans(),
+                                    st.sampled_from([0, 1, True, False, 1.0]))),
+                max_size=30))
+def test_memoised_records_match_pickle(records):
+    """add() reuses the pickles of repeated (str/bytes, int) records: the bytes stay
+    pickle.dumps((k, v), 1) for equal values of other types (1, True, 1.0; b'a', 'a')."""
+    records = records + records[::-1]
+    assert hunk_payload(records) == b''.join(pickle.dumps(r, 1) for r in records)
+
+
+def test_memoised_records_when_the_memo_starts_over(monkeypatch):
+    monkeypatch.setattr(task_io, 'KV_MEMO_SIZE', 3)
+    records = [(b'k%d' % (i % 7), i % 2) for i in range(50)] + [('x' * 500, 1)] * 3
+    assert hunk_payload(records) == b''.join(pickle.dumps(r, 1) for r in records)
+    assert len(task_io._KV) <= 3
+
+
 def test_fast_dump_shared_objects():
     k = b'same'
     assert _dump_kv(k, k) == pickle.dumps((k, k), 1)
