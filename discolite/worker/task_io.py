@@ -427,7 +427,80 @@ _unpack_i_from = struct.Struct('<i').unpack_from
 _REC_END = b'tq\x05.'
 
 
+class _Invalid(Exception):
+    pass
+
+
+class _Pieces(dict):
+    """Record tuples by the bytes of their fast-shaped pickle between two separators.
+
+    Equal bytes decode to equal records, and a record tuple of a bytes key and an int
+    value is immutable, so one tuple serves every repeat: a word count's partitions
+    repeat a few records millions of times."""
+    __slots__ = ()
+
+    def __missing__(self, piece):
+        # piece: <key length><key><_BKEY_TAIL><K x | M xx | J xxxx>
+        n = len(piece)
+        if n < 4:
+            raise _Invalid()
+        k1 = 4 + _unpack_I_from(piece, 0)[0]
+        v = k1 + len(_BKEY_TAIL)
+        if v >= n or not piece.startswith(_BKEY_TAIL, k1):
+            raise _Invalid()
+        op = piece[v]
+        if op == 75 and n == v + 2:
+            value = piece[v + 1]
+        elif op == 77 and n == v + 3:
+            value = _unpack_H_from(piece, v + 1)[0]
+        elif op == 74 and n == v + 5:
+            value = _unpack_i_from(piece, v + 1)[0]
+        else:
+            raise _Invalid()
+        key = piece[4:k1]
+        if not key.isascii():
+            raise _Invalid()
+        if len(self) >= PIECES_SIZE:
+            self.clear()
+        _misses[0] += 1
+        record = self[piece] = (key, value)
+        return record
+
+
+_PIECES = _Pieces()
+PIECES_SIZE = 1 << 15
+_SEP = _REC_END + _BKEY_HEAD
+_misses = [0]
+_skip = [0]  # hunks to read record after record before the pieces are tried again
+
+
 def _hunk_records(data):
+    """``(records, error)``: the records pickled in ``data``, up to the first that fails.
+
+    A hunk made only of records of the shape ``_dump_kv`` writes fastest (an ASCII
+    bytes key with an int value, each ``<head><length><key><tail><value><end>``) is
+    split at the ``<end><head>`` between records; when every piece has that shape the
+    pieces are the records, in order (a key that contains the separator splits into
+    pieces whose length prefix does not fit them).  Anything else is read record after
+    record by :func:`_hunk_records_each`.
+    """
+    if _skip[0]:
+        _skip[0] -= 1
+    elif data.startswith(_BKEY_HEAD) and data.endswith(_REC_END):
+        pieces = data[len(_BKEY_HEAD):len(data) - len(_REC_END)].split(_SEP)
+        before = _misses[0]
+        try:
+            records = list(map(_PIECES.__getitem__, pieces))
+        except _Invalid:
+            _skip[0] = 16
+        else:
+            if (_misses[0] - before) * 4 > len(records):  # mostly new records: not worth it
+                _skip[0] = 16
+            return records, None
+    return _hunk_records_each(data)
+
+
+def _hunk_records_each(data):
     """``(records, error)``: the records pickled in ``data``, up to the first that fails.
 
     Records of the shape ``_dump_kv`` writes fastest (an ASCII bytes key with an int

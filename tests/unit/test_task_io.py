@@ -367,6 +367,47 @@ def test_hunk_records_equal_the_unpicklers(recs, garbage, cut):
         assert type(error) is type(want_error) and str(error) == str(want_error)
 
 
+tricky_key = st.one_of(
+    st.binary(min_size=2, max_size=6),
+    st.builds(lambda a, b: a + task_io._SEP + b, st.binary(max_size=3), st.binary(max_size=3)),
+    st.builds(lambda a: a + task_io._REC_END, st.binary(max_size=3)),
+    st.sampled_from([b'\xe9t', b'q\x01X\x06', b'tq\x05.(', b'ab']))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(tricky_key, st.one_of(st.integers(0, 255), st.integers(256, 65535),
+                                                st.integers(-2 ** 31, 2 ** 31 - 1))),
+                max_size=20).map(lambda r: r + r[::-1]),
+       st.integers(0, 40), st.binary(max_size=12))
+def test_hunk_pieces_equal_the_unpicklers(recs, cut, garbage):
+    """The split-at-separators reading of fast-shaped hunks (tried first, and again after
+    a hunk it could not read) gives the unpickler's records, or defers to it."""
+    data = b''.join(_dump_kv(k, v) for k, v in recs)
+    for hunk in (data, data[:max(0, len(data) - cut)], data + garbage,
+                 data + _dump_kv(b'zz', 7)):
+        task_io._skip[0] = 0
+        got, error = task_io._hunk_records(hunk)
+        want, want_error = unpickled(hunk)
+        assert typed(got) == typed(want)
+        assert type(error) is type(want_error) and str(error) == str(want_error)
+
+
+def test_hunk_pieces_share_repeated_records_and_give_up_on_new_ones(monkeypatch):
+    monkeypatch.setattr(task_io, 'PIECES_SIZE', 100)
+    task_io._skip[0] = 0
+    data = b''.join(_dump_kv(b'w%d' % (i % 3), 1) for i in range(1000))
+    recs, error = task_io._hunk_records(data)
+    assert error is None and len(recs) == 1000 and len({id(r) for r in recs}) == 3
+    assert task_io._skip[0] == 0
+    data = b''.join(_dump_kv(b'new%d' % i, i) for i in range(1000))  # mostly new: stop trying
+    recs, error = task_io._hunk_records(data)
+    assert recs == [(b'new%d' % i, i) for i in range(1000)] and task_io._skip[0] > 0
+    assert len(task_io._PIECES) <= 100
+    while task_io._skip[0]:  # read one by one for a while, then the pieces again
+        assert task_io._hunk_records(data)[0] == recs
+    assert task_io._hunk_records(data)[0] == recs
+
+
 @given(st.lists(any_record, max_size=30), st.sampled_from([0, 2]))
 def test_roundtrip_keeps_types(recs, level):
     data = write(recs, compression_level=level, min_hunk_size=64)
