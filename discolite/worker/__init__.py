@@ -335,11 +335,18 @@ def flush_output():
                 pass
 
 
+_registered = [None, None]  # (the last task's node fields, cwd), its registered root
+
+
 def _node_settings(task):
     """Started as an executable, a task knows its node only from the TASK payload: make
     ``disco://<its host>/disco/...`` local files and other hosts reachable at its DISCO_PORT."""
     from discolite import util
-    if task.host and task.disco_data and os.path.isdir(task.disco_data):
+    key = (task.host, task.disco_data, task.ddfs_data, os.getcwd())
+    if key == _registered[0] and _registered[1] in util._local_roots:
+        pass  # the same node as the last task's, still registered: no need to stat it again
+    elif task.host and task.disco_data and os.path.isdir(task.disco_data):
+        _registered[:] = [key, (str(task.host), os.path.abspath(task.disco_data))]
         ddfs = task.ddfs_data if task.ddfs_data and os.path.isdir(task.ddfs_data) else None
         util.register_local_root(task.host, task.disco_data, ddfs)
     if task.disco_port and 'DISCO_PORT' not in os.environ:

@@ -265,7 +265,13 @@ class DiscoOutputStream(object):
         self.hunk_size = 0
         checksum = zlib.crc32(data) & 0xffffffff
         if self.compression_level > 0:
-            payload = zlib.compress(data, self.compression_level)
+            if data:
+                payload = zlib.compress(data, self.compression_level)
+            else:  # the terminator: zlib sets up a 256 KB state to compress nothing
+                payload = _EMPTY.get(self.compression_level)
+                if payload is None:
+                    payload = _EMPTY[self.compression_level] = zlib.compress(
+                        data, self.compression_level)
             flag = 1
         else:
             payload = data
@@ -288,6 +294,9 @@ class DiscoOutputStream(object):
 
 
 DiscoOutputStream_v1 = DiscoOutputStream
+
+
+_EMPTY = {}  # compression level -> zlib.compress(b'', level)
 
 
 class OutputStream(object):

@@ -159,12 +159,15 @@ class Worker(BaseWorker):
             name = mod[0] if isinstance(mod, (tuple, list)) else mod
             module = __import__(name, fromlist=['_'])
             names[name.split('.')[-1]] = module
-        for obj in flatten(self.values()):
-            for fn in _functions(obj):
-                g = fn.__globals__
-                if (g.get('__name__') or '').split('.')[0] == 'discolite':
-                    continue  # discolite's own helpers need nothing (and must not keep task names)
-                inject(g, names)
+        done = set()
+        for fn in _job_functions(self.values(), []):
+            g = fn.__globals__
+            if id(g) in done:
+                continue  # functions rebuilt for the task share one globals dict
+            done.add(id(g))
+            if (g.get('__name__') or '').split('.')[0] == 'discolite':
+                continue  # discolite's own helpers need nothing (and must not keep task names)
+            inject(g, names)
 
     def status_iter(self, iterator, message, interval):
         """Entries of ``iterator``, sending ``message % n`` every ``interval`` entries and
@@ -575,8 +578,12 @@ def inject(g, names):
     module's own names win, as in a fresh Disco worker process.
     """
     injected = g.get(_INJECTED)
-    if injected is None:
+    if injected is None:  # globals new to injection (those rebuilt for this task)
         injected = g[_INJECTED] = set()
+        new = {k: v for k, v in names.items() if k not in g}
+        g.update(new)
+        injected.update(new)
+        return
     for k in injected - set(names):  # e.g. a required module of an earlier job
         g.pop(k, None)
         injected.discard(k)
@@ -584,6 +591,25 @@ def inject(g, names):
         if k not in g or k in injected:
             g[k] = v
             injected.add(k)
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _job_functions(values, out):
+    """``out`` with the functions of ``_functions(x)`` for every ``x`` of
+    ``util.flatten(values)`` (without a generator per level)."""
+    import types
+    for item in values:
+        if type(item) in _SCALARS:
+            continue
+        if type(item) is types.FunctionType:
+            out.append(item)
+        elif isiterable(item):
+            _job_functions(item, out)
+        else:
+            out.extend(_functions(item))
+    return out
 
 
 def _functions(obj):
