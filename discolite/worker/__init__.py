@@ -400,10 +400,30 @@ class JobCache(object):
         if self.shared is not None:
             return self.shared
         dPickle.new_globals()
-        job, jobargs = dPickle.loads(self.slim)
+        job, jobargs = _SlimUnpickler(io.BytesIO(self.slim)).load()
         if self.inputs is not None:
             jobargs['input'] = self.inputs
         return job, jobargs
+
+
+_FOUND = {}  # (module, name) -> object, for the modules of discolite and the standard library
+_STDLIB = frozenset(getattr(sys, 'stdlib_module_names', ())) | {'builtins'}
+
+
+class _SlimUnpickler(dPickle.Unpickler):
+    """``dPickle.loads`` for the job data each task unpickles again: the classes and
+    functions it names in discolite and the standard library are looked up once per
+    process (those modules are not the job's to change; a task that patched one would
+    not patch it for the next task on Disco, each task being a new process)."""
+
+    def find_class(self, module, name):
+        found = _FOUND.get((module, name))
+        if found is None:
+            found = super().find_class(module, name)
+            top = module.partition('.')[0]
+            if top == 'discolite' or top in _STDLIB:
+                _FOUND[module, name] = found
+        return found
 
 
 def _read_jobdata(jobfile):
