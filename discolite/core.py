@@ -208,6 +208,8 @@ class Disco(object):
         try:
             status, results = self.results(jobname, timeout=poll_interval)
         except CommError as e:
+            if e.code is not None and 400 <= e.code < 500:
+                raise  # the master refuses the request: asking again cannot help
             if e.code is None:  # nothing answered: wait() gives up after a while
                 self._unreachable.error = e
             status = 'active'

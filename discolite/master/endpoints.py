@@ -240,7 +240,17 @@ class App(object):
                              % (MAX_TIMEOUT, timeout))
         if not isinstance(jobnames, list) or not all(isinstance(n, str) for n in jobnames):
             raise BadRequest("list of job names expected, '%s' received" % _term(jobnames))
-        self.scheduler.wait_any(jobnames, timeout / 1000.0)
+        sched = self.scheduler
+        if timeout and sched.inline and sched.pool.in_task():
+            with sched.lock:
+                waiting = [n for n in jobnames
+                           if getattr(sched.jobs.get(names.lookup(n)), 'status', '') == 'active']
+            if waiting:  # it would wait forever: its tasks run in this very thread, later
+                raise BadRequest(
+                    "in inline mode (DISCOLITE_INLINE) a task cannot wait for another job: "
+                    "the job's tasks run in this same thread, after the current task. "
+                    "Run without inline mode to wait for %s from a task" % waiting[0])
+        sched.wait_any(jobnames, timeout / 1000.0)
         with self.scheduler.lock:
             reply = []
             for name in jobnames:

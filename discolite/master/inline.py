@@ -18,6 +18,7 @@ directory is its job home).  What differs, for debugging:
 import collections
 import os
 import sys
+import threading
 import time
 
 from discolite.worker import execute, protocol
@@ -66,6 +67,11 @@ class InlinePool(object):
         self.caches = {}  # job name -> JobCache: the job file is read once per job, as a
         #                   pool process does
         self.driving = False
+        self.driver = None  # the thread running tasks while driving
+
+    def in_task(self):
+        """True in the thread that is running a task of this pool right now."""
+        return self.driving and self.driver == threading.get_ident()
 
     # -- the Pool interface the scheduler uses
 
@@ -114,6 +120,7 @@ class InlinePool(object):
             return
         sched = self.scheduler
         self.driving = True
+        self.driver = threading.get_ident()
         try:
             while True:
                 with sched.lock:
@@ -133,7 +140,7 @@ class InlinePool(object):
         from discolite.worker import JobCache
         sched = self.scheduler
         lock = sched.lock
-        base, jobhome, pythonpath = setup
+        base, jobhome, pythonpath = setup[:3]
         payload = dict(base)
         payload.update(fields)
         cache = self.caches.get(task.job.name)

@@ -37,6 +37,7 @@ class TaskRecord(object):
         self.failures = 0
         self.not_before = 0.0
         self.outputs = []
+        self.index_url = None     # the index file a pool worker wrote (see PipeChannel)
         self.started = None
         self.slot = None
         self.slot_host = None         # where it runs (set when it starts)
@@ -75,6 +76,9 @@ class JobRecord(object):
         self.finished = None
         self.stage_index = -1
         self.stage_start = None
+        self.stage_busy = 0.0     # seconds the done tasks of the current stage took, in all
+        self.stage_done = 0
+        self.queued = set()       # tasks sent to a slot behind a running one (not started)
         self.stage_results = {}           # stage -> [[replica urls]] (what get_stageresults shows)
         self.stage_items = {}             # stage -> [groupings item] (what the next stage groups)
         self.stage_tasks = {}             # stage -> [(taskid, group, [(label, url)])]

@@ -3,11 +3,12 @@
 Each slot is a pair of processes sharing one duplex pipe with the master:
 
 * the **keeper** (the process multiprocessing starts) loads discolite once and
-  never runs task code.  It forks the **worker**, which runs tasks, and forks a
-  fresh worker each time the previous one finishes its job (or, with
+  never runs task code.  It forks the **worker**, which runs tasks, and a fresh
+  worker each time the previous one finishes its job (or, with
   ``DISCOLITE_ISOLATION=task``, each task), so a process never runs tasks of two
-  jobs and a new worker is ready before the next job's task arrives: a fork of a
-  small clean process, not a process start.
+  jobs.  The next worker is forked as soon as the current one starts and waits for
+  its turn (a byte on a pipe, written when the current one has exited): a new job's
+  first task is read by a process that already exists, not one being forked.
 * the keeper is a *child subreaper* (Linux ``PR_SET_CHILD_SUBREAPER``) and so is
   the worker: every process a task starts, including daemons that ``setsid`` and
   double-fork, stays below them, so the worker can kill what its task left at the
@@ -137,8 +138,9 @@ def descendants(pid):
     return out
 
 
-def kill_descendants(timeout=5.0):
-    """SIGKILL and reap every process below this one; returns how many were killed.
+def kill_descendants(timeout=5.0, spare=None):
+    """SIGKILL and reap every process below this one (but ``spare``, a child of ours
+    that has started nothing); returns how many were killed.
 
     Called by a subreaper, which inherits the orphans of whatever it kills, so
     repeating "kill all we see, reap" until no child is left reaches the whole tree,
@@ -148,18 +150,26 @@ def kill_descendants(timeout=5.0):
     killed = 0
     deadline = time.monotonic() + timeout
     while True:
+        left = 0
         for pid in descendants(me):
+            if pid == spare:
+                continue
+            left += 1
             try:
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
             except OSError:
                 pass
         try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
+            while True:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+                if not pid:
+                    break
+                if pid == spare:  # it died on its own: the caller finds out when it uses it
+                    spare = None
         except ChildProcessError:
             return killed
-        if time.monotonic() > deadline:
+        if not left or time.monotonic() > deadline:
             return killed
         time.sleep(0.001)
 
@@ -202,39 +212,98 @@ def child_main(conn, roots, keep_globals, parent_pid, options=None):
     import gc
     gc.collect()
     gc.freeze()  # workers' collections never walk (and so never copy) the keeper's objects
+    spare = _fork_worker(conn, options, keeper)
     while True:
-        status_r, status_w = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            time.sleep(0.05)
+        if spare is None or not _alive(spare[0]):
+            if spare is not None:
+                _drop(spare)
+            spare = _fork_worker(conn, options, keeper)
             continue
-        if pid == 0:
-            try:
-                os.close(status_r)
-                _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-                if os.getppid() != keeper:
-                    os._exit(1)
-                if options['subreaper']:
-                    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-                _set_name(PROCESS_NAME)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, _KEEPER_SIGNALS)
-                _worker_loop(conn, status_w, options)
-            finally:
-                os._exit(1)
-        os.close(status_w)
-        status = _watch(pid)
+        pid, go, status_r = spare
+        try:
+            os.write(go, b'g')  # your turn: the previous worker is gone
+        except OSError:  # it died while waiting
+            _drop(spare)
+            spare = None
+            continue
+        os.close(go)
+        # the next worker is forked now, while this one works, and waits for its turn:
+        # when this one is released, the next job does not wait for a fork
+        spare = _fork_worker(conn, options, keeper, close=(status_r,))
+        status = _watch(pid, spare[0] if spare else None)
         try:
             replace = os.read(status_r, 1) == _REPLACE
         except OSError:
             replace = False
         os.close(status_r)
-        kill_descendants()
-        if status is None:  # told to stop (by the master, or by its death)
-            os._exit(0)
-        if not replace:  # the worker crashed: the master sees the same status from us
-            _exit_like(status)
+        if status is None or not replace:  # told to stop / the worker crashed
+            if spare is not None:
+                _drop(spare)
+            kill_descendants()
+            if status is None:
+                os._exit(0)
+            _exit_like(status)  # the master sees the same status from us
+        kill_descendants(spare=spare[0] if spare else None)
+
+
+def _fork_worker(conn, options, keeper, close=()):
+    """Fork a worker that waits for its turn (a byte on ``go``) before it reads ``conn``.
+
+    Returns ``(pid, go, status)``: ``go`` is written once it may start, ``status`` says
+    why it ended (``_REPLACE``: replace me; nothing: a crash).  None when fork fails.
+    """
+    go_r, go_w = os.pipe()
+    status_r, status_w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (go_r, go_w, status_r, status_w):
+            os.close(fd)
+        time.sleep(0.05)
+        return None
+    if pid == 0:
+        try:
+            for fd in (status_r, go_w) + tuple(close):
+                os.close(fd)
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != keeper:
+                os._exit(1)
+            if options['subreaper']:
+                _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+            _set_name(PROCESS_NAME)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _KEEPER_SIGNALS)
+            if os.read(go_r, 1) != b'g':
+                os._exit(0)  # the keeper is stopping: never ran anything
+            os.close(go_r)
+            _worker_loop(conn, status_w, options)
+        finally:
+            os._exit(1)
+    os.close(go_r)
+    os.close(status_w)
+    return pid, go_w, status_r
+
+
+def _drop(spare):
+    """Kill, reap and forget a spare worker that never ran."""
+    pid, go, status_r = spare
+    for fd in (go, status_r):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
+def _alive(pid):
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == 0
+    except ChildProcessError:
+        return False
 
 
 def _preload():
@@ -244,7 +313,7 @@ def _preload():
                  'discolite.alias', 'discolite.fileutils', 'discolite.oobstore', 'importlib.abc',
                  'discolite.schemes.scheme_raw', 'discolite.schemes.scheme_file',
                  'discolite.schemes.scheme_dir', 'discolite.schemes.scheme_disco',
-                 'discolite.schemes.scheme_http'):
+                 'discolite.schemes.scheme_http', 'discolite.jobcheck'):
         try:
             importlib.import_module(name)
         except Exception:
@@ -253,8 +322,12 @@ def _preload():
     _alias_disco()
 
 
-def _watch(worker):
-    """Wait until ``worker`` exits (its wait status) or we must stop (None; it is killed)."""
+def _watch(worker, spare=None):
+    """Wait until ``worker`` exits (its wait status) or we must stop (None; it is killed).
+
+    Orphans of its tasks are reaped on the way; the ``spare`` worker is left to
+    ``_alive`` (the keeper checks it before giving it a turn).
+    """
     while True:
         sig = signal.sigwait(_KEEPER_SIGNALS)
         if sig != signal.SIGCHLD:
@@ -265,6 +338,16 @@ def _watch(worker):
             return None
         try:
             while True:
+                if spare is not None:  # reap everything else first, the spare never
+                    for pid in _children(os.getpid()):
+                        if pid != spare:
+                            try:
+                                reaped, status = os.waitpid(pid, os.WNOHANG)
+                            except ChildProcessError:
+                                continue
+                            if reaped == worker:
+                                return status
+                    break
                 pid, status = os.waitpid(-1, os.WNOHANG)
                 if pid == 0:
                     break
@@ -291,6 +374,7 @@ def _exit_like(status):
 def _worker_loop(conn, status_fd, options):
     """Run tasks of one job until replaced: ``release``, a failed task, or ``task`` isolation."""
     from discolite.worker import JobCache, execute, protocol
+    from discolite.master.storage import index_name
     conn.send(('hello', os.getpid()))
     cache = JobCache()
     per_task = options.get('isolation') == 'task'
@@ -309,16 +393,18 @@ def _worker_loop(conn, status_fd, options):
         _, fields, inputs, new_setup = msg
         if new_setup is not None:
             setup = new_setup
-        base, jobhome, pythonpath = setup
+        base, jobhome, pythonpath, index = setup
         payload = dict(base)
         payload.update(fields)
+        if index is not None:  # (directory, host, url prefix): this task's index file
+            index = index + (index_name(fields['stage'], fields['taskid']),)
         done = False
         try:
             os.chdir(jobhome)
             sys.path[:] = [os.path.join(jobhome, p) for p in pythonpath] + base_path
             # what the task started is killed before the master hears that it ended
             channel = protocol.PipeChannel(conn, inputs, end_task_processes if kill_children
-                                           else None)
+                                           else None, index)
             done = execute(payload, channel, cache)
         except Exception as e:  # the channel itself failed: report and go
             try:
@@ -357,6 +443,7 @@ class Slot(object):
             child.close()
         self.conn = parent
         self.task = None
+        self.next = []            # tasks sent behind ``task``, which the worker runs next
         self.job = None
         self.loaded = None
         self.worker_pid = None    # the current worker's pid, once it has said hello
@@ -396,6 +483,10 @@ def _main_module_hidden():
 class Pool(object):
     """``size`` slots that the scheduler thread keeps filled.
 
+    A slot may be sent one more task of its job while it runs one (``slot.next``): the
+    worker reads it as soon as it has finished the first, without waiting a round trip
+    for the master to hear DONE and answer, which is most of a small task's time.
+
     ``isolation``: ``job`` (a worker serves one job) or ``task`` (one task);
     ``kill_children``: kill what a task started when it ends (else when its job ends).
     """
@@ -409,6 +500,7 @@ class Pool(object):
         self.keep_globals = keep_globals
         self.options = {'isolation': isolation, 'kill_children': kill_children}
         self.isolation = isolation
+        self.pipelined = True   # the scheduler may queue a task behind a running one
         self.size = size
         self.slots = []
         self._next = 0
@@ -532,13 +624,19 @@ class Pool(object):
 
         ``setup`` is what the worker needs to know about the job on the task's
         node (the payload fields that are the same for all those tasks, the job
-        home, the PYTHONPATH); it goes only when the worker does not have it yet.
+        home, the PYTHONPATH, where index files go); it goes only when the worker does
+        not have it yet.  A task sent while the slot runs another (``slot.next``) always
+        carries it: a failure of the first task gives the slot a fresh worker, which
+        reads the queued task without having seen any setup.
         """
-        slot.task = task
+        key = (task.job.name, task.node)
+        if slot.task is None:
+            slot.task = task
+            if slot.loaded == key:
+                setup = None
+        else:
+            slot.next.append(task)
         slot.job = task.job.name
-        key = (slot.job, task.node)
-        if slot.loaded == key:
-            setup = None
         slot.loaded = key
         try:
             slot.conn.send(('task', fields, inputs, setup))
@@ -546,10 +644,13 @@ class Pool(object):
             pass  # the process has just died: wait() reports it and the task is retried
 
     def finished(self, slot, ok):
-        """``slot``'s task ended (DONE when ``ok``, else ERROR/FATAL)."""
-        slot.task = None
+        """``slot``'s current task ended (DONE when ``ok``, else ERROR/FATAL); the task
+        queued behind it, if any, is the one running now."""
+        slot.task = slot.next.pop(0) if slot.next else None
         if not ok or self.isolation == 'task':
-            slot.job = slot.loaded = slot.worker_pid = None  # the worker replaces itself
+            slot.loaded = slot.worker_pid = None  # the worker replaces itself
+            if slot.task is None:
+                slot.job = None
 
     def release(self, slot):
         """Replace ``slot``'s idle worker by a fresh one (its job has ended)."""
@@ -573,6 +674,7 @@ class Pool(object):
         """
         slot.retired = True
         slot.task = None
+        slot.next = []
         try:
             slot.process.terminate()  # SIGTERM: the keeper kills its worker's tree, then exits
         except Exception:

@@ -80,6 +80,8 @@ from discolite.master.storage import inside
 
 CLASSIC_WORKER = 'lib/discolite/'
 
+QUEUE_BELOW = 0.05  # seconds: stages whose tasks are shorter get a task queued per slot
+
 # indices into JobRecord.counts[stage] (Disco's [pending, waiting, running, done, failed])
 WAITING, RUNNING, DONE, FAILED = 1, 2, 3, 4
 
@@ -117,6 +119,7 @@ class Scheduler(object):
         self.host = self.nodes.first      # the node that keeps the master's copy of job homes
         self.stats = {'job_ok': 0, 'data_error': 0, 'error': 0}
         self.errors = 0                   # unexpected errors the scheduler thread survived
+        self.queued_sent = 0              # tasks sent behind a running one (_queue_next)
         self.accept_new_jobs = True
         if self.inline:
             from discolite.master.inline import InlinePool
@@ -361,6 +364,7 @@ class Scheduler(object):
                 job.stage_results[stage] = []
                 continue
             job.stage_start = time.time()
+            job.stage_busy, job.stage_done = 0.0, 0
             job.counts[stage][WAITING] = len(job.tasks)
             job.events.add('master', 'Stage %s scheduled with %d tasks' % (stage, len(job.tasks)))
             return
@@ -404,7 +408,15 @@ class Scheduler(object):
         """
         nodes = self.nodes
         if not nodes.has_free_slot():
-            return self._next_due(time.time())
+            next_due = self._next_due(time.time())
+        else:
+            next_due = self._assign_free()
+        if getattr(self.pool, 'pipelined', False):
+            self._queue_next()
+        return next_due
+
+    def _assign_free(self):
+        nodes = self.nodes
         free = len(self.pool.idle())
         now = time.time()
         next_due = None
@@ -456,6 +468,60 @@ class Scheduler(object):
                     self.task_started(job, task, node)
                     self.master.run_external(job, task)
         return next_due
+
+    def _queue_next(self):
+        """Send a task behind each running one whose job has more ready tasks (Pool.run).
+
+        Only while the stage's tasks are short (under ``QUEUE_BELOW`` seconds on average,
+        or, before any has finished, while the stage is that young): a short task's time
+        is mostly the round trip to the master, which the queued task skips; a long one
+        would hold its queued task back from a slot that frees up sooner.  A queued task
+        stays ``waiting`` in Disco's counts (jobinfo, nodeinfo, slots) until the task
+        before it has ended: only then is it assigned and started (``_on_message``).
+        """
+        now = time.time()
+        for slot in self.pool.slots:
+            head = slot.task
+            if head is None or slot.next or slot.retired:
+                continue
+            job = head.job
+            ready = job.ready
+            if not ready or job.status != 'active' or not job.in_pool or \
+                    len(job.running) + len(job.queued) >= job.max_cores or \
+                    job.stage_start is None:
+                continue
+            if job.stage_done:
+                if job.stage_busy / job.stage_done >= QUEUE_BELOW:
+                    continue
+            elif now - job.stage_start >= QUEUE_BELOW:
+                continue
+            task = ready[0]
+            node = self.nodes.get(head.node)
+            if node is None or node.failing or not node.active or \
+                    node.host in self.blacklisted or job.force_remote or \
+                    task.stage != head.stage or head.node in task.failed_hosts or \
+                    _elsewhere(task, head.node, self.nodes) or \
+                    (job.shuffle_here and task.stage in shuffle.SHUFFLE_STAGES):
+                continue
+            ready.popleft()
+            task.state = 'queued'
+            task.node = head.node
+            task.jobhome = head.jobhome
+            task.slot = slot
+            job.queued.add(task)
+            self.queued_sent += 1
+            self._send(slot, job, task)
+
+    def _unqueue(self, task):
+        """``task`` was sent behind another but never started: it waits again, first."""
+        job = task.job
+        job.queued.discard(task)
+        if task.state != 'queued':
+            return
+        task.slot = None
+        task.state = 'waiting'
+        if job.status == 'active':
+            job.ready.appendleft(task)
 
     def _next_due(self, now):
         dues = [job.delayed[0][0] - now for job in self.active.values() if job.delayed]
@@ -509,6 +575,7 @@ class Scheduler(object):
         task.state = 'running'
         task.started = time.time()
         task.outputs = []
+        task.index_url = None
         task.msg_times = []
         task.msg_clock = None
         task.slot_host = node.host
@@ -525,21 +592,36 @@ class Scheduler(object):
     def _run(self, slot, job, task, node=None):
         self.task_started(job, task, node)
         task.slot = slot
+        self._send(slot, job, task)
+
+    def _send(self, slot, job, task):
         # a pool worker serves one job: what is the same for all its tasks goes once
-        self.pool.run(slot, task, _task_fields(task),
-                      task.inputs, (self.job_payload(job, task.node), task.jobhome,
-                                    job.pythonpath))
+        self.pool.run(slot, task, _task_fields(task), task.inputs,
+                      (self.job_payload(job, task.node), task.jobhome, job.pythonpath,
+                       self._index_location(job, task)))
+
+    def _index_location(self, job, task):
+        """Where the pool worker may write ``task``'s index file itself (None: the master
+        writes it): ``(directory, host, url prefix)``."""
+        stage = task.stage
+        if os.sep in stage or stage.startswith('.') or \
+                (job.jobdict.get('save_results') and not job.classic):
+            return None
+        directory, prefix = self.storage.index_location(job.name, task.node)
+        return directory, task.node, prefix
 
     # ------------------------------------------------------------------ messages
 
     def _on_message(self, slot, msg):
         task = slot.task
         if msg is None:  # the process died (it has been reaped; fill() replaces it)
-            slot.task = None
+            queued, slot.task, slot.next = slot.next, None, []
             if task is not None and task.slot is slot and task.state == 'running' \
                     and task.job.status == 'active':
                 self.task_failed(task, 'WARNING: [%s] Worker crashed! (exit code: %s)'
                                  % (task.name, slot.exitcode), crashed=True)
+            for waiting in reversed(queued):  # never started: back to the front of the queue
+                self._unqueue(waiting)
             return
         if task is None or slot.retired:
             return
@@ -548,6 +630,13 @@ class Scheduler(object):
         if slot.task is task and not slot.retired and mtype in ('DONE', 'ERROR', 'FATAL'):
             # after ERROR/FATAL the worker replaces itself: a fresh process for the next task
             self.pool.finished(slot, mtype == 'DONE')
+            queued = slot.task
+            if queued is not None:  # the task queued behind it runs from now on
+                job = queued.job
+                job.queued.discard(queued)
+                if queued.state == 'queued' and job.status == 'active':
+                    queued.state = 'waiting'
+                    self.task_started(job, queued, self.nodes.get(queued.node))
             if task.job.status != 'active':
                 self.pool.release(slot)  # that was the job's last task
 
@@ -563,6 +652,8 @@ class Scheduler(object):
         elif mtype == 'OUTPUT':
             label, path, size = payload
             task.outputs.append((int(label), str(path), int(size)))
+        elif mtype == 'INDEX':  # a pool worker wrote the index of its local outputs
+            task.index_url = str(payload)
         elif mtype == 'DONE':
             self._task_done(task)
         elif mtype == 'ERROR':
@@ -618,8 +709,10 @@ class Scheduler(object):
         if node is not None:
             node.stats['job_ok'] += 1
             node.failures_in_a_row = 0
-        job.events.add(task.node, 'DONE: [%s] Task finished in %s'
-                       % (task.name, duration(time.time() - task.started)))
+        took = time.time() - task.started
+        job.stage_busy += took
+        job.stage_done += 1
+        job.events.add(task.node, 'DONE: [%s] Task finished in %s' % (task.name, duration(took)))
         if saving:
             try:
                 task.saved = self._save_outputs(job, task)
@@ -683,7 +776,10 @@ class Scheduler(object):
         local = [o for o in task.outputs if job.classic or '://' not in o[1]]
         items = []
         if local:
-            url = self.storage.write_index(job.name, task.stage, task.taskid, local, task.node)
+            url = task.index_url if len(local) == len(task.outputs) else None
+            if url is None:
+                url = self.storage.write_index(job.name, task.stage, task.taskid, local,
+                                               task.node)
             items.append(groupings.DirItem(url, task.node, [o[0] for o in local]))
         items.extend(groupings.DataItem(label, size, [url], groupings.host_of(url))
                      for label, url, size in task.outputs if not job.classic and '://' in url)
@@ -793,11 +889,16 @@ class Scheduler(object):
             slot = task.slot
             task.slot = None
             if slot is not None:
-                if slot.task is task:
+                if slot.task is task or task in slot.next:
                     self.pool.retire(slot)
             else:
                 self.master.stop_external(task)
         job.running.clear()
+        for task in list(job.queued):  # sent behind a task of the job: never to run
+            slot = task.slot
+            if slot is not None and not slot.retired:
+                self.pool.retire(slot)
+            self._unqueue(task)
         self.wake()
 
     # ------------------------------------------------------------------ nodes
@@ -875,6 +976,12 @@ class Scheduler(object):
 def _task_fields(task):
     return {'taskid': task.taskid, 'stage': task.stage, 'grouping': task.grouping,
             'group': [task.group[0], task.node if task.group[1] is None else task.group[1]]}
+
+
+def _elsewhere(task, host, nodes):
+    """True when ``task``'s data is on nodes of this master other than ``host``."""
+    local = [h for h in task.hosts if nodes.get(h) is not None]
+    return bool(local) and host not in local
 
 
 def _local_hosts(group_host, task_inputs):

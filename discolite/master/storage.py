@@ -17,6 +17,39 @@ from discolite.master import names
 from discolite.task import hexhash
 
 
+def index_name(stage, taskid):
+    """The file name of a task run's index: ``<stage>-<taskid>-<microseconds>.results``."""
+    return '%s-%d-%d.results' % (stage, taskid, int(time.time() * 1e6))
+
+
+def write_index_file(directory, host, prefix, name, outputs):
+    """Write ``outputs`` (``(label, path, size)``, paths relative to the job home or URLs)
+    as the index file ``directory/name``; returns its ``dir://`` URL.
+
+    Used by the master and, for its own tasks, by a pool worker (``PipeChannel``), which
+    saves the master a file creation per task.  No half-written index is left behind.
+    """
+    data = 'disco://%s/%s/' % (host, prefix)
+    text = ''.join(['%d %s %d\n' % (label, path if '://' in path else data + path, size)
+                    for label, path, size in outputs])
+    path = os.path.join(directory, name)
+    try:
+        try:
+            f = open(path, 'w')
+        except FileNotFoundError:  # the job's first index (directories made once per job)
+            os.makedirs(directory, exist_ok=True)
+            f = open(path, 'w')
+        with f:
+            f.write(text)
+    except OSError as e:  # say which file (a full disk)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise OSError(e.errno, e.strerror, path)
+    return 'dir://%s/%s/.disco/%s' % (host, prefix, name)
+
+
 class UnsafeJobHome(ValueError):
     pass
 
@@ -86,39 +119,27 @@ class Storage(object):
     def data_url(self, job, relpath, host=None):
         return 'disco://%s/%s/%s' % (host or self.host, self.job_url_prefix(job, host), relpath)
 
-    def write_index(self, job, stage, taskid, outputs, host=None):
-        """Write the index file of one task run on node ``host``; returns its ``dir://`` URL."""
-        name = '%s-%d-%d.results' % (stage, taskid, int(time.time() * 1e6))
+    def index_location(self, job, host=None):
+        """``(directory, url prefix)`` of the index files of ``job``'s tasks on node ``host``
+        (paths checked once per job and node, not for every task)."""
         host = host or self.host
         key = (_name(job), host)
         known = self._index_dirs.get(key)
-        if known is None:  # paths checked once per job and node, not for every task
+        if known is None:
             if len(self._index_dirs) > 1000:
                 self._index_dirs.clear()
             known = self._index_dirs[key] = (os.path.join(self.jobhome(job, host), '.disco'),
                                              self.job_url_prefix(job, host))
-        directory, prefix = known
-        data = 'disco://%s/%s/' % (host, prefix)
-        text = ''.join(['%d %s %d\n' % (label, path if '://' in path else data + path, size)
-                        for label, path, size in outputs])
-        path = os.path.join(directory, name)
+        return known
+
+    def write_index(self, job, stage, taskid, outputs, host=None):
+        """Write the index file of one task run on node ``host``; returns its ``dir://`` URL."""
+        host = host or self.host
+        directory, prefix = self.index_location(job, host)
+        name = index_name(stage, taskid)
         if os.sep in name or name.startswith('.'):
-            self.checked(path)  # a stage name (pipeline jobs) with a separator in it
-        try:
-            try:
-                f = open(path, 'w')
-            except FileNotFoundError:  # the job's first index (directories made once per job)
-                os.makedirs(directory, exist_ok=True)
-                f = open(path, 'w')
-            with f:
-                f.write(text)
-        except OSError as e:  # no half-written index; say which file (a full disk)
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-            raise OSError(e.errno, e.strerror, path)
-        return 'dir://%s/%s/.disco/%s' % (host, prefix, name)
+            self.checked(os.path.join(directory, name))  # a stage name with a separator in it
+        return write_index_file(directory, host, prefix, name, outputs)
 
     def resolve_data_path(self, relpath):
         """Map ``/disco/<relpath>`` to a file under the data dir; None if it escapes or is absent."""

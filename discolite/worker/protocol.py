@@ -110,11 +110,14 @@ class PipeChannel(Channel):
 
     TERMINAL = ('DONE', 'ERROR', 'FATAL')
 
-    def __init__(self, conn, inputs, on_end=None):
+    def __init__(self, conn, inputs, on_end=None, index=None):
         self.conn = conn
         self.inputs = inputs
         self.held = None
         self.on_end = on_end  # called before the message that ends the task goes out
+        # (directory, host, url prefix, file name): where the task's index file goes, which
+        # this channel writes itself (an INDEX message) so the master need not
+        self.index = index
 
     def send(self, type, payload=''):
         if type in self.TERMINAL and self.on_end is not None:
@@ -125,9 +128,25 @@ class PipeChannel(Channel):
             return
         if self.held is None:
             self.held = []
+        if type == 'DONE' and self.index is not None:
+            self._write_index()
         self.held.append((type, payload))
         if type in self.TERMINAL:
             self.flush()
+
+    def _write_index(self):
+        outputs = [p for t, p in self.held if t == 'OUTPUT']
+        if not outputs or any('://' in str(path) for _label, path, _size in outputs):
+            return  # the master writes it (URL outputs: classic and pipeline jobs differ)
+        from discolite.master.storage import write_index_file
+        directory, host, prefix, name = self.index
+        try:
+            url = write_index_file(directory, host, prefix, name,
+                                   [(int(label), str(path), int(size))
+                                    for label, path, size in outputs])
+        except (OSError, ValueError, TypeError):
+            return  # the master tries again, and reports what fails
+        self.held.append(('INDEX', url))
 
     def flush(self):
         held, self.held = self.held, None

@@ -4,6 +4,7 @@ import re
 import pytest
 
 from discolite.error import JobError
+from discolite.core import result_iterator
 from discolite.job import Job
 from discolite.worker import Params
 from tests.reliability.helpers import messages
@@ -152,20 +153,29 @@ def test_the_scheduler_thread_survives_its_own_errors(disco, master, capfd):
     assert 'simulated scheduler bug' in capfd.readouterr().err
 
 
-def test_a_failing_index_write_kills_only_that_job(disco, master):
-    """An error while handling a task's messages (here: writing its index) is a FATAL."""
+def test_a_failing_index_write_kills_only_that_job(disco, master, tmp_path):
+    """An error while handling a task's messages (here: writing its index) is a FATAL.
+
+    The pool worker writes its task's index itself; when it cannot (here: the index
+    directory is a file), the master writes it, and a failure there is the FATAL.
+    """
     storage = master.storage
-    original = storage.write_index
+    not_a_dir = tmp_path / 'file'
+    not_a_dir.write_text('')
 
     def full_disk(*args):
         raise OSError(28, 'No space left on device', '/data/x.results')
 
     storage.write_index = full_disk
+    storage.index_location = lambda job, host=None: (str(not_a_dir / '.disco'), 'disco/x')
     try:
         events = dead(run(disco, value_ok_map))
     finally:
         del storage.write_index
+        del storage.index_location
     assert 'FATAL: [map:0] no space left on device in /data/x.results' in events
+    job = run(disco, value_ok_map)
+    assert len(list(result_iterator(job.wait(timeout=60)))) == 1  # the next job is fine
 
 
 def value_ok_map(entry, params):

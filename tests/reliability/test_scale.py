@@ -33,7 +33,8 @@ def test_scheduler_queues_account_for_every_task(master, disco):
     """A job with many waiting tasks costs the scheduler O(1) per assignment.
 
     The scheduler's own bookkeeping is checked, not a timing: while the job runs,
-    ready + delayed + running + done must always add up to the stage's tasks, and
+    ready + delayed + queued (sent behind a running task) + running + done must always
+    add up to the stage's tasks, and
     ``_assign`` only pops from the queues.
     """
     n = 400
@@ -45,7 +46,8 @@ def test_scheduler_queues_account_for_every_task(master, disco):
             if record.status != 'active' or record.stage != 'map':
                 break
             done = sum(1 for t in record.tasks if t.state == 'done')
-            assert len(record.ready) + len(record.delayed) + len(record.running) + done == n
+            assert len(record.ready) + len(record.delayed) + len(record.queued) + \
+                len(record.running) + done == n
             assert record.remaining == n - done
             seen += 1
         time.sleep(0.005)
@@ -53,7 +55,7 @@ def test_scheduler_queues_account_for_every_task(master, disco):
     assert seen > 0
     with master.scheduler.lock:
         assert job.name not in master.scheduler.active
-        assert record.tasks == [] and not record.running  # nothing kept after the end
+        assert record.tasks == [] and not record.running and not record.queued
     job.purge()
 
 

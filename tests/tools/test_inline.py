@@ -202,3 +202,24 @@ def test_the_callers_process_is_left_as_it_was(inline, monkeypatch):
     assert 'DISCO_PORT' not in os.environ  # a task sets it for itself, from its payload
     assert alias.installed() == was_aliased
     assert (os.getcwd(), sys.path) == (cwd, path)
+
+
+def nested_map(line, params):
+    """A task that submits a job to its own master and waits for it."""
+    from discolite import Disco, Job, result_iterator
+    from discolite.worker import active_task
+
+    def inner_map(entry, params):
+        yield entry, 2
+    inner = Job(master=Disco(active_task.master)).run(input=['raw://in'], map=inner_map)
+    yield from result_iterator(inner.wait())
+
+
+def test_a_task_waiting_for_another_job_gets_a_clear_error_not_a_hang(inline):
+    """Inline, the other job's tasks would run in this thread after the current task:
+    waiting for it could never end, so the wait fails at once and says why."""
+    job = Job(master=inline.url).run(input=['raw://out'], map=nested_map)
+    with pytest.raises(Exception) as exc:
+        job.wait(timeout=60)
+    assert 'cannot wait for another job' in str(exc.value)
+    assert 'Run without inline mode' in str(exc.value)
