@@ -24,15 +24,38 @@ def ensure_path(path):
         os.makedirs(d, exist_ok=True)
 
 
+def make_dir(path):
+    """``os.makedirs(path, exist_ok=True)``, in one system call when the parent exists."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
+
+
+# The directory where free space was last asked for, when, and how much there was: a task
+# writes its outputs in a directory of its own, so while the disk has plenty (64 times the
+# minimum) its next outputs there need not ask again at once.
+_last = [None, 0.0, 0]
+PLENTY_FOR = 0.5  # seconds
+
+
 def ensure_free_space(fname):
     """Raise DataError when less than 1 MiB is free on the file system holding ``fname``."""
+    directory = os.path.dirname(fname) or '.'
+    if _last[0] == directory and _last[2] >= 64 * MIN_DISK_SPACE and \
+            time.monotonic() - _last[1] < PLENTY_FOR:
+        return
     try:
-        s = os.statvfs(os.path.dirname(os.path.abspath(fname)))
+        s = os.statvfs(directory)
     except (OSError, AttributeError):
         return
     free = s.f_frsize * s.f_bavail
     if free < MIN_DISK_SPACE:
         raise DataError("Only {0} KB disk space available. Task failed.".format(free // 1024), fname)
+    _last[:] = [directory, time.monotonic(), free]
 
 
 class AtomicFile(object):
@@ -42,7 +65,10 @@ class AtomicFile(object):
         self.path = path
         self.partial = '{0}.partial'.format(path)
         self.sync = sync
-        ensure_path(self.partial)
+        self.final_size = None
+        directory = os.path.dirname(self.partial)
+        if directory and not os.path.isdir(directory):
+            make_dir(directory)
         ensure_free_space(self.partial)
         self._fd = open(self.partial, 'wb')
         self.write = self._fd.write
@@ -63,6 +89,7 @@ class AtomicFile(object):
         self._fd.flush()
         if self.sync:
             os.fsync(self._fd.fileno())
+        self.final_size = os.fstat(self._fd.fileno()).st_size
         self._fd.close()
         os.replace(self.partial, self.path)
 

@@ -316,6 +316,7 @@ def proxy_url(url, proxy=None, meth='GET', to_master=True):
 
 _roots_lock = threading.Lock()
 _local_roots = []  # [(host, abs disco_data)] in registration order
+_roots_of = {}  # (host, 'disco' or 'ddfs') -> local_roots(host, ...), until the roots change
 _ddfs_roots = []  # [(host, abs ddfs_data)]: disco://<host>/ddfs/<rest> -> <ddfs_data>/<rest>
 
 
@@ -324,6 +325,7 @@ def register_local_root(host, disco_data, ddfs_data=None):
     (and ``disco://<host>/ddfs/<rest>`` from ``<ddfs_data>/<rest>``)."""
     entry = (str(host), os.path.abspath(disco_data))
     with _roots_lock:
+        _roots_of.clear()
         if entry not in _local_roots:
             _local_roots.append(entry)
         if ddfs_data:
@@ -337,6 +339,7 @@ def unregister_local_root(disco_data):
     root = os.path.abspath(disco_data)
     ddfs = os.path.join(os.path.dirname(root), 'ddfs')
     with _roots_lock:
+        _roots_of.clear()
         _local_roots[:] = [e for e in _local_roots if e[1] != root]
         _ddfs_roots[:] = [e for e in _ddfs_roots if e[1] != ddfs]
 
@@ -350,42 +353,54 @@ def local_roots(host=None, ddfs=False):
 
 def local_path(url):
     """Absolute local path of a ``disco://`` or ``dir://`` URL under a registered root, else None."""
+    for candidate in _local_candidates(url):
+        if os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def _local_candidates(url):
+    """The paths where a ``disco://`` or ``dir://`` URL may be found locally, in order: the
+    first that exists is :func:`local_path`'s answer."""
     if not isinstance(url, str):
-        return None
-    scheme, rest = schemesplit(url)
-    if scheme not in ('disco', 'dir'):
-        return None
-    locstr, path = rest.split('/', 1) if '/' in rest else (rest, '')
-    host = netloc.parse(locstr).host
+        return
+    scheme, sep, rest = url.partition('://')
+    if not sep or scheme not in ('disco', 'dir'):
+        return
+    locstr, _, path = rest.partition('/')
+    host = locstr.split('@', 1)[-1].split(':', 1)[0]  # netloc.parse(locstr).host
     kind = path.split('/', 1)[0]
     if kind not in ('disco', 'ddfs'):
-        return None
+        return
     relative = path[len(kind) + 1:]
     parts = relative.split('/')
     if not relative or '..' in parts:
-        return None
-    for root in local_roots(host, ddfs=kind == 'ddfs'):
-        candidate = os.path.join(root, relative)
-        if os.path.exists(candidate):
-            return candidate
+        return
+    roots = _roots_of.get((host, kind))
+    if roots is None:
+        with _roots_lock:  # (so that a registration cannot slip in between)
+            roots = _roots_of[host, kind] = [
+                r for h, r in (_ddfs_roots if kind == 'ddfs' else _local_roots) if h == host]
+    for root in roots:
+        yield os.path.join(root, relative)
     if parts[0] == host:
         # disco://<node>/disco/<node>/...: the data directory of another node emulated by a
         # master whose data root is registered here (every node's data is <root>/<node>/)
         for root in local_roots():
-            candidate = os.path.join(root, relative)
-            if os.path.isdir(os.path.join(root, host)) and os.path.exists(candidate):
-                return candidate
-    return None
+            if os.path.isdir(os.path.join(root, host)):
+                yield os.path.join(root, relative)
 
 
 def _open_url(url):
     """Open ``url`` for reading bytes through the scheme modules (local files for known roots)."""
-    path = local_path(url)
-    if path is not None:
+    # local_path(url), then open: the same outcome with one system call where the
+    # first place tried holds the file (exists() answers False on any error of stat)
+    for path in _local_candidates(url):
         try:
             return open(path, 'rb')
         except OSError as e:
-            raise DataError("Cannot open %s: %s" % (path, e), url)
+            if os.path.exists(path):
+                raise DataError("Cannot open %s: %s" % (path, e), url)
     scheme, rest = schemesplit(url)
     if scheme in ('', 'file'):
         from discolite.schemes import scheme_file

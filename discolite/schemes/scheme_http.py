@@ -75,12 +75,7 @@ class HTTPFile(object):
         return True
 
     def __iter__(self):
-        readline = self._buf.readline
-        while True:
-            line = readline()
-            if not line:
-                return
-            yield line
+        return iter(self._buf)  # its lines, read by the buffer itself (no frame per line)
 
     def close(self):
         self._buf.close()

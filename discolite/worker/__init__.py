@@ -402,11 +402,18 @@ def flush_output():
                 pass
 
 
+_registered = [None, None]  # (the last task's node fields, cwd), its registered root
+
+
 def _node_settings(task):
     """Started as an executable, a task knows its node only from the TASK payload: make
     ``disco://<its host>/disco/...`` local files and other hosts reachable at its DISCO_PORT."""
     from discolite import util
-    if task.host and task.disco_data and os.path.isdir(task.disco_data):
+    key = (task.host, task.disco_data, task.ddfs_data, os.getcwd())
+    if key == _registered[0] and _registered[1] in util._local_roots:
+        pass  # the same node as the last task's, still registered: no need to stat it again
+    elif task.host and task.disco_data and os.path.isdir(task.disco_data):
+        _registered[:] = [key, (str(task.host), os.path.abspath(task.disco_data))]
         ddfs = task.ddfs_data if task.ddfs_data and os.path.isdir(task.ddfs_data) else None
         util.register_local_root(task.host, task.disco_data, ddfs)
     if task.disco_port and 'DISCO_PORT' not in os.environ:
@@ -460,10 +467,30 @@ class JobCache(object):
         if self.shared is not None:
             return self.shared
         dPickle.new_globals()
-        job, jobargs = dPickle.loads(self.slim)
+        job, jobargs = _SlimUnpickler(io.BytesIO(self.slim)).load()
         if self.inputs is not None:
             jobargs['input'] = self.inputs
         return job, jobargs
+
+
+_FOUND = {}  # (module, name) -> object, for the modules of discolite and the standard library
+_STDLIB = frozenset(getattr(sys, 'stdlib_module_names', ())) | {'builtins'}
+
+
+class _SlimUnpickler(dPickle.Unpickler):
+    """``dPickle.loads`` for the job data each task unpickles again: the classes and
+    functions it names in discolite and the standard library are looked up once per
+    process (those modules are not the job's to change; a task that patched one would
+    not patch it for the next task on Disco, each task being a new process)."""
+
+    def find_class(self, module, name):
+        found = _FOUND.get((module, name))
+        if found is None:
+            found = super().find_class(module, name)
+            top = module.partition('.')[0]
+            if top == 'discolite' or top in _STDLIB:
+                _FOUND[module, name] = found
+        return found
 
 
 def _read_jobdata(jobfile):

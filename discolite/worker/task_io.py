@@ -129,6 +129,25 @@ def _dump_kv(k, v):
     return _dumps((k, v), 1)
 
 
+# The pickles of recent (str or bytes key, int value) records: the records of a word count
+# repeat, and a dict lookup costs a tenth of pickling one.
+_KV = {}
+KV_MEMO_SIZE = 1 << 15
+KV_MEMO_KEY = 128  # longer keys are not kept
+
+
+def _memo_kv(k, v):
+    try:
+        data = _dump_kv(k, v)
+    except Exception as e:
+        raise UnserializableRecord(k, v, e) from None
+    if len(k) <= KV_MEMO_KEY:
+        if len(_KV) >= KV_MEMO_SIZE:
+            _KV.clear()
+        _KV[k, v] = data
+    return data
+
+
 class _Unpickler(pickle.Unpickler):
     """Unpickler with a fast path for the ``_codecs.encode`` global of protocol-1 bytes."""
 
@@ -196,10 +215,15 @@ class DiscoOutputStream(object):
 
     def add(self, k, v):
         """Append the record ``(k, v)`` (the per-record hot path, hence not via hunk_write)."""
-        try:
-            data = _dump_kv(k, v)
-        except Exception as e:
-            raise UnserializableRecord(k, v, e) from None
+        if type(v) is int and (type(k) is bytes or type(k) is str):
+            data = _KV.get((k, v))  # (the exact types: 1 == True and b'' != '')
+            if data is None:
+                data = _memo_kv(k, v)
+        else:
+            try:
+                data = _dump_kv(k, v)
+            except Exception as e:
+                raise UnserializableRecord(k, v, e) from None
         n = len(data)
         if self.max_record_size and n > self.max_record_size:
             self._too_large(n)
@@ -241,7 +265,13 @@ class DiscoOutputStream(object):
         self.hunk_size = 0
         checksum = zlib.crc32(data) & 0xffffffff
         if self.compression_level > 0:
-            payload = zlib.compress(data, self.compression_level)
+            if data:
+                payload = zlib.compress(data, self.compression_level)
+            else:  # the terminator: zlib sets up a 256 KB state to compress nothing
+                payload = _EMPTY.get(self.compression_level)
+                if payload is None:
+                    payload = _EMPTY[self.compression_level] = zlib.compress(
+                        data, self.compression_level)
             flag = 1
         else:
             payload = data
@@ -264,6 +294,9 @@ class DiscoOutputStream(object):
 
 
 DiscoOutputStream_v1 = DiscoOutputStream
+
+
+_EMPTY = {}  # compression level -> zlib.compress(b'', level)
 
 
 class OutputStream(object):
@@ -403,7 +436,80 @@ _unpack_i_from = struct.Struct('<i').unpack_from
 _REC_END = b'tq\x05.'
 
 
+class _Invalid(Exception):
+    pass
+
+
+class _Pieces(dict):
+    """Record tuples by the bytes of their fast-shaped pickle between two separators.
+
+    Equal bytes decode to equal records, and a record tuple of a bytes key and an int
+    value is immutable, so one tuple serves every repeat: a word count's partitions
+    repeat a few records millions of times."""
+    __slots__ = ()
+
+    def __missing__(self, piece):
+        # piece: <key length><key><_BKEY_TAIL><K x | M xx | J xxxx>
+        n = len(piece)
+        if n < 4:
+            raise _Invalid()
+        k1 = 4 + _unpack_I_from(piece, 0)[0]
+        v = k1 + len(_BKEY_TAIL)
+        if v >= n or not piece.startswith(_BKEY_TAIL, k1):
+            raise _Invalid()
+        op = piece[v]
+        if op == 75 and n == v + 2:
+            value = piece[v + 1]
+        elif op == 77 and n == v + 3:
+            value = _unpack_H_from(piece, v + 1)[0]
+        elif op == 74 and n == v + 5:
+            value = _unpack_i_from(piece, v + 1)[0]
+        else:
+            raise _Invalid()
+        key = piece[4:k1]
+        if not key.isascii():
+            raise _Invalid()
+        if len(self) >= PIECES_SIZE:
+            self.clear()
+        _misses[0] += 1
+        record = self[piece] = (key, value)
+        return record
+
+
+_PIECES = _Pieces()
+PIECES_SIZE = 1 << 15
+_SEP = _REC_END + _BKEY_HEAD
+_misses = [0]
+_skip = [0]  # hunks to read record after record before the pieces are tried again
+
+
 def _hunk_records(data):
+    """``(records, error)``: the records pickled in ``data``, up to the first that fails.
+
+    A hunk made only of records of the shape ``_dump_kv`` writes fastest (an ASCII
+    bytes key with an int value, each ``<head><length><key><tail><value><end>``) is
+    split at the ``<end><head>`` between records; when every piece has that shape the
+    pieces are the records, in order (a key that contains the separator splits into
+    pieces whose length prefix does not fit them).  Anything else is read record after
+    record by :func:`_hunk_records_each`.
+    """
+    if _skip[0]:
+        _skip[0] -= 1
+    elif data.startswith(_BKEY_HEAD) and data.endswith(_REC_END):
+        pieces = data[len(_BKEY_HEAD):len(data) - len(_REC_END)].split(_SEP)
+        before = _misses[0]
+        try:
+            records = list(map(_PIECES.__getitem__, pieces))
+        except _Invalid:
+            _skip[0] = 16
+        else:
+            if (_misses[0] - before) * 4 > len(records):  # mostly new records: not worth it
+                _skip[0] = 16
+            return records, None
+    return _hunk_records_each(data)
+
+
+def _hunk_records_each(data):
     """``(records, error)``: the records pickled in ``data``, up to the first that fails.
 
     Records of the shape ``_dump_kv`` writes fastest (an ASCII bytes key with an int
@@ -659,7 +765,8 @@ class Output(object):
 
     def __init__(self, path_type_label, streams, params):
         self.path, self.type, self.label = path_type_label
-        os.makedirs(os.path.dirname(self.path) or '.', exist_ok=True)
+        from discolite.fileutils import make_dir
+        make_dir(os.path.dirname(self.path) or '.')
         self.combiner = StreamCombiner(self.path, streams, params)
         self.file = self.combiner.fds[-1]
         self.add = self.file.add
@@ -670,7 +777,13 @@ class Output(object):
         if not self.closed:
             self.closed = True
             self.combiner.close()
-            self.size = os.path.getsize(self.path)
+            from discolite.fileutils import AtomicFile
+            first = self.combiner.fds[0] if self.combiner.fds else None
+            if isinstance(first, AtomicFile) and first.path == self.path and \
+                    first.final_size is not None:
+                self.size = first.final_size  # what it renamed into place
+            else:
+                self.size = os.path.getsize(self.path)
 
 
 def replica_records(replicas, streams, params, on_failure=None):

@@ -74,6 +74,35 @@ def test_fast_dump_matches_pickle(k, v):
     assert _dump_kv(k, k) == pickle.dumps((k, k), 1)
 
 
+def hunk_payload(records):
+    """The uncompressed payload DiscoOutputStream.add writes for ``records``."""
+    buf = io.BytesIO()
+    out = DiscoOutputStream(buf, compression_level=0)
+    for k, v in records:
+        out.add(k, v)
+    out.close()
+    return buf.getvalue()[14:-14]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.binary(max_size=200), st.text(max_size=200)),
+                          st.one_of(st.integers(), st.booleans(),
+                                    st.sampled_from([0, 1, True, False, 1.0]))),
+                max_size=30))
+def test_memoised_records_match_pickle(records):
+    """add() reuses the pickles of repeated (str/bytes, int) records: the bytes stay
+    pickle.dumps((k, v), 1) for equal values of other types (1, True, 1.0; b'a', 'a')."""
+    records = records + records[::-1]
+    assert hunk_payload(records) == b''.join(pickle.dumps(r, 1) for r in records)
+
+
+def test_memoised_records_when_the_memo_starts_over(monkeypatch):
+    monkeypatch.setattr(task_io, 'KV_MEMO_SIZE', 3)
+    records = [(b'k%d' % (i % 7), i % 2) for i in range(50)] + [('x' * 500, 1)] * 3
+    assert hunk_payload(records) == b''.join(pickle.dumps(r, 1) for r in records)
+    assert len(task_io._KV) <= 3
+
+
 def test_fast_dump_shared_objects():
     k = b'same'
     assert _dump_kv(k, k) == pickle.dumps((k, k), 1)
@@ -338,6 +367,47 @@ def test_hunk_records_equal_the_unpicklers(recs, garbage, cut):
         assert type(error) is type(want_error) and str(error) == str(want_error)
 
 
+tricky_key = st.one_of(
+    st.binary(min_size=2, max_size=6),
+    st.builds(lambda a, b: a + task_io._SEP + b, st.binary(max_size=3), st.binary(max_size=3)),
+    st.builds(lambda a: a + task_io._REC_END, st.binary(max_size=3)),
+    st.sampled_from([b'\xe9t', b'q\x01X\x06', b'tq\x05.(', b'ab']))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(tricky_key, st.one_of(st.integers(0, 255), st.integers(256, 65535),
+                                                st.integers(-2 ** 31, 2 ** 31 - 1))),
+                max_size=20).map(lambda r: r + r[::-1]),
+       st.integers(0, 40), st.binary(max_size=12))
+def test_hunk_pieces_equal_the_unpicklers(recs, cut, garbage):
+    """The split-at-separators reading of fast-shaped hunks (tried first, and again after
+    a hunk it could not read) gives the unpickler's records, or defers to it."""
+    data = b''.join(_dump_kv(k, v) for k, v in recs)
+    for hunk in (data, data[:max(0, len(data) - cut)], data + garbage,
+                 data + _dump_kv(b'zz', 7)):
+        task_io._skip[0] = 0
+        got, error = task_io._hunk_records(hunk)
+        want, want_error = unpickled(hunk)
+        assert typed(got) == typed(want)
+        assert type(error) is type(want_error) and str(error) == str(want_error)
+
+
+def test_hunk_pieces_share_repeated_records_and_give_up_on_new_ones(monkeypatch):
+    monkeypatch.setattr(task_io, 'PIECES_SIZE', 100)
+    task_io._skip[0] = 0
+    data = b''.join(_dump_kv(b'w%d' % (i % 3), 1) for i in range(1000))
+    recs, error = task_io._hunk_records(data)
+    assert error is None and len(recs) == 1000 and len({id(r) for r in recs}) == 3
+    assert task_io._skip[0] == 0
+    data = b''.join(_dump_kv(b'new%d' % i, i) for i in range(1000))  # mostly new: stop trying
+    recs, error = task_io._hunk_records(data)
+    assert recs == [(b'new%d' % i, i) for i in range(1000)] and task_io._skip[0] > 0
+    assert len(task_io._PIECES) <= 100
+    while task_io._skip[0]:  # read one by one for a while, then the pieces again
+        assert task_io._hunk_records(data)[0] == recs
+    assert task_io._hunk_records(data)[0] == recs
+
+
 @given(st.lists(any_record, max_size=30), st.sampled_from([0, 2]))
 def test_roundtrip_keeps_types(recs, level):
     data = write(recs, compression_level=level, min_hunk_size=64)
@@ -353,3 +423,54 @@ def test_records_before_a_bad_one_are_read_first():
     assert next(it) == (b'ab', 1) and next(it) == (b'cd', 2)
     with pytest.raises(type(unpickled(data)[1])):
         next(it)
+
+
+def test_output_size_and_directories(tmp_path):
+    """task_io.Output makes missing directories, and its size is the renamed file's,
+    with the standard chain (known from the AtomicFile) and a custom one (stat)."""
+    from discolite.worker.task_io import Output
+
+    def plain_file(stream, partition, url, params):
+        return open(url, 'wb')
+
+    def raw_out(stream, partition, url, params):
+        class Add(object):
+            def add(self, k, v):
+                stream.write(b'%s=%s;' % (k, v))
+
+            def close(self):
+                pass
+        return Add()
+
+    for n, streams in enumerate([(task_output_stream, disco_output_stream),
+                                 (plain_file, raw_out)]):
+        path = str(tmp_path / ('a%d' % n) / 'b' / 'out')
+        out = Output((path, 'part', 3), streams, None)
+        out.add(b'k', b'v')
+        out.close()
+        assert out.size == os.path.getsize(path) > 0 and out.label == 3
+        assert not os.path.exists(path + '.partial')
+        out.close()
+        assert out.size == os.path.getsize(path)
+
+
+def test_atomic_file_in_a_place_that_is_not_a_directory(tmp_path):
+    (tmp_path / 'f').write_bytes(b'')
+    with pytest.raises(OSError):
+        AtomicFile(str(tmp_path / 'f' / 'out'))
+
+
+def test_free_space_is_asked_again_when_it_may_have_run_out(tmp_path, monkeypatch):
+    """ensure_free_space: a task's next outputs skip the question only while the disk
+    had plenty; a disk short of space is asked for every file."""
+    from discolite import fileutils
+    path = str(tmp_path / 'out')
+    fileutils.ensure_free_space(path)  # plenty here (a test machine has > 64 MiB free)
+    free = os.statvfs(str(tmp_path)).f_bavail * os.statvfs(str(tmp_path)).f_frsize
+    monkeypatch.setattr(fileutils, 'MIN_DISK_SPACE', free * 2)
+    with pytest.raises(DataError) as e:
+        fileutils.ensure_free_space(path)
+    assert 'disk space available. Task failed.' in str(e.value)
+    with pytest.raises(DataError):
+        AtomicFile(path)
+    assert not os.path.exists(path + '.partial')

@@ -151,6 +151,32 @@ def test_local_path(root, tmp_path):
     assert util.local_path('disco://nodeA/disco/z') is None
 
 
+def test_open_url_opens_what_local_path_finds(root, tmp_path):
+    """_open_url tries to open each place local_path looks in, in its order: a place
+    that cannot hold the file (missing, or under a file) is skipped as local_path skips
+    it; one that exists but cannot be opened (a directory) is a DataError;
+    registering or unregistering a root is seen at once."""
+    other = tmp_path / 'other'
+    (other / 'z').mkdir(parents=True)
+    (other / 'z' / 'f').write_bytes(b'second')
+    (root / 'z').write_bytes(b'a file where the first root would have a directory')
+    url = 'disco://nodeA:8989/disco/z/f'
+    assert util.local_path(url) is None
+    util.register_local_root('nodeA', str(other))
+    try:
+        assert util.local_path(url) == str(other / 'z' / 'f')
+        with util._open_url(url) as f:
+            assert f.read() == b'second'
+        (root / 'd').mkdir()
+        assert util.local_path('disco://nodeA/disco/d') == str(root / 'd')
+        with pytest.raises(DataError) as e:
+            util._open_url('disco://nodeA/disco/d')
+        assert 'Cannot open %s: [Errno 21]' % (root / 'd') in str(e.value)
+    finally:
+        util.unregister_local_root(str(other))
+    assert util.local_path(url) is None
+
+
 def make_index(root, name, entries, gz=False):
     d = root / 'nodeA' / 'hh' / 'job'
     d.mkdir(parents=True, exist_ok=True)

@@ -112,10 +112,24 @@ class Worker(BaseWorker):
     def run(self, task, job, **jobargs):
         global Task
         Task = task
+        jvars = vars(job)
+        on_class, plain = _job_class_keys(type(job), self)
         for key in self:
-            value = self.getitem(key, job, jobargs)
-            if key not in jobargs and key not in vars(job) and hasattr(type(job), key):
-                value = _fresh(value)
+            # getitem(key, job, jobargs), without asking the job's __getattr__ for the keys
+            # it can only refuse (raising and formatting an AttributeError each time)
+            if key in jobargs:
+                value = jobargs[key]
+            elif plain and key not in on_class:
+                if key in jvars:
+                    value = jvars[key]
+                elif key in job.proxy_functions:
+                    value = getattr(job, key)
+                else:
+                    value = self.get(key)
+            else:
+                value = self.getitem(key, job, jobargs)
+                if key not in jvars and key in on_class:
+                    value = _fresh(value)
             self[key] = value
         assert self['version'] == '%d.%d' % sys.version_info[:2], "Python version mismatch"
         if task.taskid == 0:  # the job's first task says what the client warned about
@@ -138,21 +152,22 @@ class Worker(BaseWorker):
             getattr(self, task.stage)(task, params)
 
     def inject_globals(self, task):
-        names = {k: v for k, v in vars(func).items()
-                 if not k.startswith('_') and k not in ('map', 'reduce', 'combiner', 'partition')}
+        names = _static_globals()
         names.update(task_globals(task))
-        names.update(Worker=Worker, Params=Params, util=util, worker=sys.modules[__name__],
-                     os=os, sys=sys, JOBPACK_VERSION1=JOBPACK_VERSION1)
+        names.update(_STATIC_AFTER)
         for mod in self['required_modules'] or ():
             name = mod[0] if isinstance(mod, (tuple, list)) else mod
             module = __import__(name, fromlist=['_'])
             names[name.split('.')[-1]] = module
-        for obj in flatten(self.values()):
-            for fn in _functions(obj):
-                g = fn.__globals__
-                if (g.get('__name__') or '').split('.')[0] == 'discolite':
-                    continue  # discolite's own helpers need nothing (and must not keep task names)
-                inject(g, names)
+        done = set()
+        for fn in _job_functions(self.values(), []):
+            g = fn.__globals__
+            if id(g) in done:
+                continue  # functions rebuilt for the task share one globals dict
+            done.add(id(g))
+            if (g.get('__name__') or '').split('.')[0] == 'discolite':
+                continue  # discolite's own helpers need nothing (and must not keep task names)
+            inject(g, names)
 
     def status_iter(self, iterator, message, interval):
         """Entries of ``iterator``, sending ``message % n`` every ``interval`` entries and
@@ -280,6 +295,23 @@ class Worker(BaseWorker):
 
 
 _END = object()
+_CLASS_KEYS = [None, None, None]  # [job class, worker keys, (on_class, plain)] of the last task
+
+
+def _job_class_keys(cls, keys):
+    """``(keys cls has as attributes, plain)`` where ``plain`` says that an instance of
+    ``cls`` resolves other names as a ``Job`` does: its ``__dict__``, then
+    ``Job.__getattr__`` (the proxy functions).  Kept for the last class: a pool
+    process serves one job."""
+    keys = tuple(keys)
+    if _CLASS_KEYS[0] is cls and _CLASS_KEYS[1] == keys:
+        return _CLASS_KEYS[2]
+    from discolite.job import Job
+    on_class = frozenset(k for k in keys if hasattr(cls, k))
+    plain = (issubclass(cls, Job) and getattr(cls, '__getattr__', None) is Job.__getattr__ and
+             cls.__getattribute__ is object.__getattribute__)
+    _CLASS_KEYS[:] = [cls, keys, (on_class, plain)]
+    return on_class, plain
 
 
 def _fresh(value):
@@ -546,8 +578,12 @@ def inject(g, names):
     module's own names win, as in a fresh Disco worker process.
     """
     injected = g.get(_INJECTED)
-    if injected is None:
+    if injected is None:  # globals new to injection (those rebuilt for this task)
         injected = g[_INJECTED] = set()
+        new = {k: v for k, v in names.items() if k not in g}
+        g.update(new)
+        injected.update(new)
+        return
     for k in injected - set(names):  # e.g. a required module of an earlier job
         g.pop(k, None)
         injected.discard(k)
@@ -555,6 +591,25 @@ def inject(g, names):
         if k not in g or k in injected:
             g[k] = v
             injected.add(k)
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _job_functions(values, out):
+    """``out`` with the functions of ``_functions(x)`` for every ``x`` of
+    ``util.flatten(values)`` (without a generator per level)."""
+    import types
+    for item in values:
+        if type(item) in _SCALARS:
+            continue
+        if type(item) is types.FunctionType:
+            out.append(item)
+        elif isiterable(item):
+            _job_functions(item, out)
+        else:
+            out.extend(_functions(item))
+    return out
 
 
 def _functions(obj):
@@ -603,6 +658,22 @@ def _is_results(x):
 
 def _job_results(job):
     return job.wait()
+
+
+_STATIC = {}
+_STATIC_AFTER = {}
+
+
+def _static_globals():
+    """A new dict of the names every task injects before its own (func's public names)."""
+    if not _STATIC_AFTER:
+        _STATIC.update((k, v) for k, v in vars(func).items()
+                       if not k.startswith('_') and
+                       k not in ('map', 'reduce', 'combiner', 'partition'))
+        _STATIC_AFTER.update(Worker=Worker, Params=Params, util=util,
+                             worker=sys.modules[__name__], os=os, sys=sys,
+                             JOBPACK_VERSION1=JOBPACK_VERSION1)
+    return dict(_STATIC)
 
 
 def task_globals(task):
