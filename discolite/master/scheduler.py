@@ -80,6 +80,7 @@ from discolite.master.storage import inside
 
 CLASSIC_WORKER = 'lib/discolite/'
 
+_PROGRESS = re.compile(r'(Done: )?\d+ entries (mapped|reduced)\Z')
 QUEUE_BELOW = 0.05  # seconds: stages whose tasks are shorter get a task queued per slot
 
 # indices into JobRecord.counts[stage] (Disco's [pending, waiting, running, done, failed])
@@ -646,7 +647,7 @@ class Scheduler(object):
         if task.state != 'running' or job.status != 'active':
             return
         if mtype == 'MSG':
-            if self._throttled(task):
+            if self._throttled(task, payload):
                 return
             job.events.add(task.node, 'MSG: [%s] %s' % (task.name, payload))
         elif mtype == 'OUTPUT':
@@ -663,7 +664,7 @@ class Scheduler(object):
         elif mtype == 'JOBINFO':  # a pool worker has loaded the job (see shuffle.py)
             job.shuffle_here = bool(payload.get('shuffle_here')) and job.classic
 
-    def _throttled(self, task):
+    def _throttled(self, task, message=''):
         """Disco's MSG throttle (spec 2.11), on the times Disco's worker would have sent them.
 
         On Disco a worker waits for the reply to each MSG, and the master delays that
@@ -674,6 +675,12 @@ class Scheduler(object):
         a long map reporting "N entries mapped" ten times a second does not.
         """
         if not self.msg_limit:
+            return False
+        if _PROGRESS.match(str(message)):
+            # the worker's own "N entries mapped/reduced" every status_interval records: a
+            # Disco worker cannot read 10 x 100,000 records a second, discolite's can (its
+            # reduce reading a hunk of word counts: ~6 M records/s), and a job that lives on
+            # a cluster must not die here for being fast
             return False
         times = task.msg_times
         now = time.time()

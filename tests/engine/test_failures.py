@@ -64,6 +64,25 @@ def test_print_every_line_of_a_large_input_kills_the_job(disco):
     assert 'Worker is behaving badly: Sent 10 events in a second, ignoring replies.' in text
 
 
+def test_fast_progress_messages_do_not_kill_the_job(disco):
+    """"N entries mapped/reduced" every status_interval records is the worker's own
+    progress report: however fast the records go, it does not trip the throttle."""
+    from discolite.core import result_iterator
+    data = 'raw://' + '\n'.join('line %d' % i for i in range(100))
+
+    def fmap(line, params):
+        yield line, 1
+
+    def freduce(iter, params):
+        for kv in sorted(iter):  # reads every record at once: 100 messages in a burst
+            yield kv
+    job = run(disco, input=[data], map=fmap, reduce=freduce, status_interval=1)
+    assert len(list(result_iterator(job.wait(timeout=60)))) == 100
+    events = [e[2] for _o, e in job.events()]
+    assert sum(1 for e in events if e.startswith('MSG: [reduce:') and 'entries reduced' in e) \
+        >= 100
+
+
 def test_raw_protocol_frames_written_by_job_code_are_just_messages(disco):
     def fmap(line, params):
         import sys
