@@ -15,11 +15,16 @@ import socket
 from discolite.error import DiscoError
 
 
+_LOGIN = []  # os.getlogin() reads utmp: once per process (a process's login does not change)
+
+
 def _owner():
-    try:
-        user = os.getlogin()
-    except OSError:
-        user = os.environ.get('LOGNAME') or os.environ.get('USER') or 'user'
+    if not _LOGIN:
+        try:
+            _LOGIN.append(os.getlogin())
+        except OSError:
+            _LOGIN.append(None)
+    user = _LOGIN[0] or os.environ.get('LOGNAME') or os.environ.get('USER') or 'user'
     return '%s@%s' % (user, socket.gethostname())
 
 
@@ -201,12 +206,14 @@ class DiscoSettings(dict):
         # each time is most of packing a small job, so the result is kept for as long as
         # what it depends on (explicit items, environment, settings file) is unchanged.
         global _REDUCED
-        key = (repr(sorted(dict.items(self))), tuple(os.environ.items()),
-               repr(sorted(self.settings_file.items())))
-        if _REDUCED is None or _REDUCED[0] != key:
-            _REDUCED = (key, dict((k, self[k]) for k in self.defaults
-                                  if k != 'DISCO_MASTER' or self.is_set(k)))
-        return type(self), (dict(_REDUCED[1]),)
+        key = (repr(sorted(dict.items(self))), repr(sorted(self.settings_file.items())))
+        env = getattr(os.environ, '_data', None)  # the raw environment: compared, not decoded
+        if env is None:
+            env = dict(os.environ)
+        if _REDUCED is None or _REDUCED[0] != key or _REDUCED[1] != env:
+            _REDUCED = (key, dict(env), dict((k, self[k]) for k in self.defaults
+                                             if k != 'DISCO_MASTER' or self.is_set(k)))
+        return type(self), (dict(_REDUCED[2]),)
 
     @property
     def env(self):

@@ -110,6 +110,9 @@ class Upload(object):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+    # The headers and the body go out in two writes: with Nagle's algorithm the body of
+    # an answer on a kept-alive connection waits for the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def handle_one_request(self):
         """As the base class, with the idle timeout while waiting for a request line and

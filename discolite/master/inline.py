@@ -121,6 +121,7 @@ class InlinePool(object):
         sched = self.scheduler
         self.driving = True
         self.driver = threading.get_ident()
+        saved = _CallerState()  # what tasks change in the process, put back once the job ends
         try:
             while True:
                 with sched.lock:
@@ -132,11 +133,12 @@ class InlinePool(object):
                         break
                     time.sleep(due if due is not None else 0.001)  # a retry backing off
                     continue
-                self._run_one(*self.queued.popleft())
+                self._run_one(saved, *self.queued.popleft())
         finally:
             self.driving = False
+            saved.restore()
 
-    def _run_one(self, slot, task, fields, inputs, setup):
+    def _run_one(self, saved, slot, task, fields, inputs, setup):
         from discolite.worker import JobCache
         sched = self.scheduler
         lock = sched.lock
@@ -152,35 +154,14 @@ class InlinePool(object):
                 if slot.task is task:
                     sched._on_message(slot, (mtype, msg))
 
-        from discolite import alias
         channel = InlineChannel(inputs, deliver)
-        # what a task changes in its process for itself must not stay in the caller's
-        port = os.environ.get('DISCO_PORT')
-        aliased = alias.installed()
-        cwd = os.getcwd()
-        path = list(sys.path)
-        before = set(sys.modules)
         echo = protocol.ECHO
         protocol.ECHO = sys.stdout  # print() in a task reaches the terminal too
         try:
-            os.chdir(jobhome)
-            sys.path[:0] = [os.path.join(jobhome, p) for p in pythonpath]
+            saved.enter(jobhome, pythonpath)
             execute(payload, channel, cache)
         finally:
             protocol.ECHO = echo
-            if port is None:
-                os.environ.pop('DISCO_PORT', None)
-            else:
-                os.environ['DISCO_PORT'] = port
-            if not aliased and alias.installed():
-                alias.uninstall()
-            sys.path[:] = path
-            os.chdir(cwd)
-            prefix = os.path.realpath(jobhome) + os.sep
-            for name in set(sys.modules) - before:
-                file = getattr(sys.modules.get(name), '__file__', None) or ''
-                if file and os.path.realpath(file).startswith(prefix):
-                    del sys.modules[name]
             with lock:
                 if slot.task is task:  # ended without DONE/ERROR/FATAL: as a crash
                     slot.task = None
@@ -196,6 +177,48 @@ class InlinePool(object):
             self.caches.pop(task.job.name, None)
         if isinstance(error, KeyboardInterrupt):
             raise error
+
+
+class _CallerState(object):
+    """What a task changes in its process for itself (working directory, sys.path, the
+    ``disco`` alias, DISCO_PORT, modules imported from job homes), saved when a job starts
+    and put back when it ends: the caller's code runs only then, and a pool process
+    keeps the same state across the tasks of its job too."""
+
+    def __init__(self):
+        from discolite import alias
+        self.port = os.environ.get('DISCO_PORT')
+        self.aliased = alias.installed()
+        self.cwd = os.getcwd()
+        self.path = list(sys.path)
+        self.modules = set(sys.modules)
+        self.homes = set()
+        self.home = None
+
+    def enter(self, jobhome, pythonpath):
+        """Make ``jobhome`` the working directory, its PYTHONPATH entries first on sys.path."""
+        if self.home != (jobhome, tuple(pythonpath)) or os.getcwd() != jobhome:
+            os.chdir(jobhome)
+            sys.path[:] = [os.path.join(jobhome, p) for p in pythonpath] + self.path
+            self.home = (jobhome, tuple(pythonpath))
+            self.homes.add(os.path.realpath(jobhome) + os.sep)
+
+    def restore(self):
+        from discolite import alias
+        if self.port is None:
+            os.environ.pop('DISCO_PORT', None)
+        else:
+            os.environ['DISCO_PORT'] = self.port
+        if not self.aliased and alias.installed():
+            alias.uninstall()
+        sys.path[:] = self.path
+        os.chdir(self.cwd)
+        prefixes = tuple(self.homes)
+        if prefixes:
+            for name in set(sys.modules) - self.modules:
+                file = getattr(sys.modules.get(name), '__file__', None) or ''
+                if file and os.path.realpath(file).startswith(prefixes):
+                    del sys.modules[name]
 
 
 def take_exception(master_url, jobname):

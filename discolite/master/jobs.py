@@ -24,7 +24,17 @@ def new_jobname(prefix):
 
 
 class TaskRecord(object):
-    """One task of a job. ``state`` is one of waiting, running, done, failed (see scheduler)."""
+    """One task of a job. ``state`` is one of waiting, queued, running, done, failed (see
+    scheduler).
+
+    Slotted, with containers made when first needed: a job of a million inputs is a
+    million of these.
+    """
+
+    __slots__ = ('job', 'taskid', 'stage', 'grouping', 'group', 'inputs', 'state', 'failures',
+                 'not_before', 'outputs', 'index_url', 'started', 'slot', 'slot_host',
+                 'msg_times', 'msg_clock', 'items', 'hosts', 'node', 'jobhome', 'failed_hosts',
+                 'saved', 'pooled', '__weakref__')
 
     def __init__(self, job, taskid, stage, grouping, group, inputs):
         self.job = job
@@ -36,18 +46,20 @@ class TaskRecord(object):
         self.state = 'waiting'
         self.failures = 0
         self.not_before = 0.0
-        self.outputs = []
-        self.index_url = None     # the index file a pool worker wrote (see PipeChannel)
+        self.outputs = ()             # (label, path, size) reported while it runs (a list)
+        self.index_url = None         # the index file a pool worker wrote (see PipeChannel)
         self.started = None
         self.slot = None
         self.slot_host = None         # where it runs (set when it starts)
-        self.msg_times = []          # (virtual) arrival times of recent MSGs, for the throttle
+        self.msg_times = None         # (virtual) arrival times of recent MSGs, for the throttle
         self.msg_clock = None
-        self.items = []               # what it produced for the next stage (groupings items)
-        self.hosts = []               # where its data is: nodes it would rather run on
+        self.items = ()               # what it produced for the next stage (groupings items)
+        self.hosts = ()               # where its data is: nodes it would rather run on
         self.node = None              # the node it runs (ran) on
         self.jobhome = None           # the job home on that node
-        self.failed_hosts = set()     # nodes it failed on (a retry avoids them)
+        self.failed_hosts = ()        # nodes it failed on (a retry avoids them; a set)
+        self.saved = None             # DDFS URLs of its saved outputs (save_results)
+        self.pooled = False           # its shuffle is left to a pool process (shuffle.py)
 
     @property
     def name(self):

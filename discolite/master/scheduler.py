@@ -394,7 +394,7 @@ class Scheduler(object):
         for group, task_inputs in groups:
             inputs = [(iid, label, urls) for iid, (label, urls) in enumerate(task_inputs)]
             task = TaskRecord(job, job.next_taskid, stage, grouping, group, inputs)
-            task.hosts = _local_hosts(group[1], task_inputs)
+            task.hosts = _local_hosts(group[1], task_inputs, self.nodes)
             tasks.append(task)
             job.next_taskid += 1
         return tasks
@@ -799,6 +799,8 @@ class Scheduler(object):
         task.failures += 1
         kind = 'error' if crashed else 'data_error'
         self.stats[kind] += 1
+        if not task.failed_hosts:
+            task.failed_hosts = set()
         task.failed_hosts.add(task.node)
         node = self._stopped(task)
         if node is not None:
@@ -984,12 +986,19 @@ def _elsewhere(task, host, nodes):
     return bool(local) and host not in local
 
 
-def _local_hosts(group_host, task_inputs):
-    """Where a task's data is: its group's host, then its inputs' hosts, most inputs first."""
-    counts = collections.Counter(groupings.host_of(urls[0]) for _label, urls in task_inputs
-                                 if urls)
-    hosts = [group_host] if group_host else []
-    return hosts + [h for h, _n in counts.most_common() if h and h != group_host]
+def _local_hosts(group_host, task_inputs, nodes):
+    """Where a task's data is: its group's host, then its inputs' hosts, most inputs first;
+    only hosts that are nodes of this master (``raw://2`` names no node)."""
+    if len(task_inputs) == 1:  # most tasks: no Counter
+        urls = task_inputs[0][1]
+        hosts = [groupings.host_of(urls[0])] if urls else []
+    else:
+        counts = collections.Counter(groupings.host_of(urls[0]) for _label, urls in task_inputs
+                                     if urls)
+        hosts = [h for h, _n in counts.most_common()]
+    local = [group_host] if group_host else []
+    local.extend(h for h in hosts if h and h != group_host and nodes.get(h) is not None)
+    return local or ()
 
 
 def _wait_dead(pids, timeout):

@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import time
 import zipfile
 
@@ -94,13 +95,39 @@ class Storage(object):
         for d in (self.disco_data, self.master_root, self.ddfs_root):
             os.makedirs(d, exist_ok=True)
         self._index_dirs = {}     # job name -> (its .disco directory, its URL prefix)
+        self._trash = Trash(os.path.join(self.root, 'trash'))
+        self._dirs_lock = threading.Lock()
 
     def checked(self, path):
         """``path`` if it resolves strictly inside the data root, else UnsafePath."""
+        if self._plainly_inside(path):
+            return path
         if not inside(path, self.root):
             raise UnsafePath('refusing %r: it is outside the data directory %s'
                              % (path, self.root))
         return path
+
+    def _plainly_inside(self, path):
+        """True for a path below the root whose existing parts below it are no symbolic
+        links (and no ``.``/``..``): it resolves inside without resolving the root again."""
+        prefix = self.root + os.sep
+        if not path.startswith(prefix):
+            return False
+        parts = path[len(prefix):].split(os.sep)
+        if '' in parts or '.' in parts or '..' in parts:
+            return False
+        current = self.root
+        for part in parts:
+            current = current + os.sep + part
+            try:
+                mode = os.lstat(current).st_mode
+            except FileNotFoundError:
+                return True  # nothing below it exists: no link to follow
+            except OSError:
+                return False
+            if stat.S_ISLNK(mode):
+                return False
+        return True
 
     # -- paths and URLs
 
@@ -158,7 +185,10 @@ class Storage(object):
         """Write the jobfile and unpack the job home zip, refusing entries that escape it
         and (``max_size`` > 0) a home that unpacks to more than ``max_size`` bytes."""
         home = self.jobhome(_record_name(job), host)
-        os.makedirs(home, exist_ok=True)
+        with self._dirs_lock:  # not while remove_job removes an empty <hh> bucket
+            os.makedirs(home, exist_ok=True)
+            if host is None or host == self.host:  # the event log's directory
+                os.makedirs(self.master_dir(job), exist_ok=True)
         try:
             unpack_zip(jobhome_zip, home, skip_prefix, max_size)
         except Exception:
@@ -172,27 +202,33 @@ class Storage(object):
 
     def remove_job(self, job, data=True):
         """Delete the job's events; with ``data`` also its job home and task outputs.  Its DDFS
-        data (OOB values, saved results) stays, as on Disco (docs/differences.md)."""
+        data (OOB values, saved results) stays, as on Disco (docs/differences.md).
+
+        The job's directories leave their places at once (a rename into ``<root>/trash``);
+        deleting their files, a few hundred microseconds a directory on a disk, is left to
+        a background thread, as a Disco node deletes a purged job's data after the master
+        has answered.
+        """
         name = _record_name(job)
         for key in [k for k in self._index_dirs if k[0] == name]:
             del self._index_dirs[key]
-        events, home = self.master_dir(name), self.jobhome(name)
-        shutil.rmtree(events, ignore_errors=True)
+        doomed = [self.master_dir(name)]
         if data:
-            for host in self.hosts():  # the job's home on every (emulated) node
-                other = self.jobhome(name, host)
-                if other != home:
-                    shutil.rmtree(other, ignore_errors=True)
-                    try:
-                        os.rmdir(os.path.dirname(other))
-                    except OSError:
-                        pass
-            shutil.rmtree(home, ignore_errors=True)
-            for d in (home, events):  # their <hh> parents, once empty
+            home = self.jobhome(name)
+            doomed += [self.jobhome(name, host) for host in self.hosts()
+                       if self.jobhome(name, host) != home]  # its home on every emulated node
+            doomed.append(home)
+        with self._dirs_lock:
+            self._trash.discard(doomed)
+            for d in doomed:  # their <hh> buckets, once empty (a refused pack leaves nothing)
                 try:
                     os.rmdir(os.path.dirname(d))
                 except OSError:
                     pass
+
+    def settle(self, timeout=None):
+        """Wait until the directories of purged jobs are really deleted (True when they are)."""
+        return self._trash.settle(timeout)
 
     def hosts(self):
         """The node names that have a data directory here."""
@@ -203,9 +239,109 @@ class Storage(object):
             return []
 
     def destroy(self):
-        """Delete the data root if this Storage created it (a temporary one)."""
+        """Finish deleting purged jobs; delete the data root if this Storage created it."""
+        self._trash.close(None if self.owns_root else 30)
         if self.owns_root:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Trash(object):
+    """Directories moved out of the way at once and deleted by a background thread.
+
+    Entries are numbered (``<dir>/<pid>-<n>``), so nothing in the trash carries a job's
+    name; what a previous master left there is deleted when the next one starts.
+    """
+
+    def __init__(self, directory):
+        import itertools
+        self.directory = directory
+        self._count = itertools.count()
+        self._queue = []
+        self._cond = threading.Condition()
+        self._busy = False
+        self._thread = None
+        self._closed = False
+        try:
+            leftovers = [os.path.join(directory, n) for n in os.listdir(directory)]
+        except OSError:
+            leftovers = []
+        if leftovers:
+            self._push(leftovers)
+
+    def discard(self, paths):
+        """Move each existing directory in ``paths`` into the trash and have it deleted."""
+        moved = []
+        for path in paths:
+            target = os.path.join(self.directory, '%d-%d' % (os.getpid(), next(self._count)))
+            try:
+                os.rename(path, target)
+            except FileNotFoundError:
+                if not os.path.lexists(path):
+                    continue  # nothing there: nothing to delete
+                os.makedirs(self.directory, exist_ok=True)  # the first purge
+                try:
+                    os.rename(path, target)
+                except OSError:
+                    shutil.rmtree(path, ignore_errors=True)
+                    continue
+            except OSError:  # e.g. another file system: delete it in place
+                shutil.rmtree(path, ignore_errors=True)
+                continue
+            moved.append(target)
+        if moved:
+            self._push(moved)
+
+    def _push(self, paths):
+        with self._cond:
+            if self._closed:
+                for path in paths:
+                    shutil.rmtree(path, ignore_errors=True)
+                return
+            self._queue.extend(paths)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name='discolite-trash',
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def _run(self):
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._busy = False
+                    self._cond.notify_all()
+                    self._cond.wait()
+                if not self._queue:
+                    self._busy = False
+                    self._cond.notify_all()
+                    return
+                path = self._queue.pop(0)
+                self._busy = True
+            shutil.rmtree(path, ignore_errors=True)
+
+    def settle(self, timeout=None):
+        """Wait until everything queued is deleted; False if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.time() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = None if deadline is None else deadline - time.time()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def close(self, timeout=None):
+        """Stop the thread; with a ``timeout``, first finish (for that long) what is queued."""
+        if timeout:
+            self.settle(timeout)
+        with self._cond:
+            self._closed = True
+            thread = self._thread
+            if timeout is None:
+                self._queue = []
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout if timeout else 0.5)
 
 
 class JobHomeTooLarge(UnsafeJobHome):
@@ -224,37 +360,114 @@ def _human(n):
         n /= 1024.0
 
 
+_PLANS = []  # [(zip bytes, skip_prefix, plan)]: the last job homes unpacked (see _plan)
+_PLAN_BYTES = 1 << 20  # entries of at most this many bytes in all are kept with a plan
+
+
 def unpack_zip(data, dest, skip_prefix=None, max_size=0):
     """Extract zip bytes into ``dest``; an entry with an absolute path or ``..`` is an error,
     and so is (``max_size`` > 0) more than ``max_size`` bytes unpacked: the sizes the zip
-    declares are checked before anything is written, the bytes written as they are."""
-    import io
+    declares are checked before anything is written, the bytes written as they are.
+
+    A client submits the same job home again and again (the library zip, plus the same
+    module): what its checks found and the (small) entries to write are kept for the
+    last few zips, compared byte for byte, so the zip is not parsed again."""
     if not data:
         return
+    plan = None
+    for known, skip, known_plan in _PLANS:
+        if skip == skip_prefix and len(known) == len(data) and known == data:
+            plan = known_plan
+            break
+    if plan is None:
+        plan = _plan(data, skip_prefix)
+    if plan is not None:
+        if max_size and sum(len(c) for _n, c, _m in plan if c is not None) > max_size:
+            raise _too_large(max_size)
+        base = os.path.realpath(dest)
+        for name, content, mode in plan:
+            target = _target(base, name)
+            if content is None:
+                os.makedirs(target, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, 'wb') as out:
+                out.write(content)
+            if mode & 0o100:
+                os.chmod(target, 0o755)
+        return
+    _extract(data, dest, skip_prefix, max_size)
+
+
+def _target(base, name):
+    target = os.path.realpath(os.path.join(base, name))
+    if not (target == base or target.startswith(base + os.sep)):
+        raise UnsafeJobHome("jobhome entry %r escapes the job directory" % name)
+    return target
+
+
+def _open_zip(data):
+    import io
     try:
-        z = zipfile.ZipFile(io.BytesIO(data))
+        return zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as e:
         raise UnsafeJobHome("jobhome is not a valid zip file: %s" % e)
-    base = os.path.realpath(dest)
-    with z:
+
+
+def _check_entries(infos):
+    for info in infos:  # refuse the whole zip before writing anything
+        name = info.filename
+        if name.startswith('/') or name.startswith('\\') or \
+                '..' in name.replace('\\', '/').split('/') or (len(name) > 1 and name[1] == ':'):
+            raise UnsafeJobHome("jobhome entry %r escapes the job directory" % name)
+        if '\0' in name:
+            raise UnsafeJobHome("jobhome entry %r has a NUL byte in its name" % name)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UnsafeJobHome("jobhome entry %r is a symbolic link" % name)
+
+
+def _plan(data, skip_prefix):
+    """``[(name, bytes or None for a directory, mode)]`` to write for a zip whose entries
+    pass the checks and are small, remembered for the next identical zip; None when the
+    zip is better extracted as it is (big entries).  Raises UnsafeJobHome as _extract."""
+    with _open_zip(data) as z:
         infos = z.infolist()
-        for info in infos:  # refuse the whole zip before writing anything
-            name = info.filename
-            if name.startswith('/') or name.startswith('\\') or \
-                    '..' in name.replace('\\', '/').split('/') or (len(name) > 1 and name[1] == ':'):
-                raise UnsafeJobHome("jobhome entry %r escapes the job directory" % name)
-            if '\0' in name:
-                raise UnsafeJobHome("jobhome entry %r has a NUL byte in its name" % name)
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise UnsafeJobHome("jobhome entry %r is a symbolic link" % name)
+        _check_entries(infos)
+        wanted = [i for i in infos if not (skip_prefix and i.filename.startswith(skip_prefix))]
+        if sum(i.file_size for i in wanted) > _PLAN_BYTES:
+            return None
+        plan = []
+        total = 0
+        for info in wanted:
+            if info.is_dir():
+                plan.append((info.filename, None, 0))
+                continue
+            try:
+                with z.open(info) as src:
+                    content = src.read(_PLAN_BYTES + 1)
+            except Exception:
+                return None  # a broken entry: _extract says what is wrong
+            total += len(content)
+            if total > _PLAN_BYTES:
+                return None
+            plan.append((info.filename, content, (info.external_attr >> 16) & 0o777))
+    if len(_PLANS) >= 4:
+        _PLANS.pop(0)
+    _PLANS.append((bytes(data), skip_prefix, plan))
+    return plan
+
+
+def _extract(data, dest, skip_prefix, max_size):
+    base = os.path.realpath(dest)
+    with _open_zip(data) as z:
+        infos = z.infolist()
+        _check_entries(infos)
         wanted = [i for i in infos if not (skip_prefix and i.filename.startswith(skip_prefix))]
         if max_size and sum(i.file_size for i in wanted) > max_size:
             raise _too_large(max_size)
         written = 0
         for info in wanted:
-            target = os.path.realpath(os.path.join(base, info.filename))
-            if not (target == base or target.startswith(base + os.sep)):
-                raise UnsafeJobHome("jobhome entry %r escapes the job directory" % info.filename)
+            target = _target(base, info.filename)
             if info.is_dir():
                 os.makedirs(target, exist_ok=True)
                 continue

@@ -27,13 +27,15 @@ Timeouts (Disco's client sets none, so a dead or silent master hangs it):
 """
 import http.client
 import json
+import os
 import random
 import re
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from discolite.error import CommError
 from discolite.transport import Response, Transport
@@ -106,6 +108,20 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
 _opener = urllib.request.build_opener(_NoProxyHandler(), _HTTPHandler(), _HTTPSHandler())
 
 
+_KEPT = threading.local()
+
+
+def _kept_connections():
+    """This thread's kept-alive connections, ``{netloc: HTTPConnection}``, shared by every
+    transport (the DDFS client makes one per request); a forked child starts afresh
+    rather than talk on its parent's sockets."""
+    pid = os.getpid()
+    if getattr(_KEPT, 'pid', None) != pid:
+        _KEPT.pid = pid
+        _KEPT.conns = {}
+    return _KEPT.conns
+
+
 class HTTPTransport(Transport):
     RETRIES = 10
     CONNECT_RETRIES = 3
@@ -132,6 +148,61 @@ class HTTPTransport(Transport):
     def __repr__(self):
         return '<HTTPTransport %s%s>' % (self.master,
                                          ' via %s' % self.proxy if self.proxy else '')
+
+    def _kept(self, url, method, headers, body, timeout):
+        """Send the request over this thread's kept-alive connection to the URL's host (a
+        connection costs the client ~0.5 ms and the server a thread); None when no
+        connection can be made, for urllib's way to retry and report.
+
+        A kept connection the server has closed meanwhile (its idle timeout) fails before
+        the server reads anything: the request goes once more on a new connection."""
+        conns = _kept_connections()
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        path = url[len('http://') + len(netloc):] or '/'
+        conn = conns.get(netloc)
+        reused = conn is not None
+        if conn is None:
+            try:
+                conn = http.client.HTTPConnection(parts.hostname, parts.port or 80,
+                                                  timeout=self.connect_timeout)
+                conn.connect()
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, ValueError, http.client.HTTPException):
+                conn.close() if conn is not None else None
+                return None
+            conns[netloc] = conn
+        try:
+            conn.sock.settimeout(timeout)
+            conn.request(method, path, body=body,  # names written as urllib writes them
+                         headers={k.title(): v for k, v in headers.items()})
+            resp = conn.getresponse()
+            data = resp.read()
+        except BaseException as e:
+            conn.close()
+            conns.pop(netloc, None)
+            if reused and isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError,
+                                         BrokenPipeError, ConnectionAbortedError)):
+                return self._kept(url, method, headers, body, timeout)
+            if isinstance(e, (socket.timeout, TimeoutError)):
+                raise CommError("no answer within %g s (setting DISCOLITE_HTTP_READ_TIMEOUT) "
+                                "(is disco master running at %s?)" % (timeout, self.master),
+                                url, None)
+            if isinstance(e, (http.client.HTTPException, OSError)):
+                raise CommError("%s (is disco master running at %s?)" % (e, self.master),
+                                url, None)
+            raise
+        if resp.will_close:
+            conn.close()
+            conns.pop(netloc, None)
+        return Response(resp.status, data, resp.headers.get('Content-Type', ''),
+                        dict(resp.headers))
+
+    def close(self):
+        """Close this thread's kept connection to the master."""
+        conn = _kept_connections().pop(urlsplit(self.master).netloc, None)
+        if conn is not None:
+            conn.close()
 
     def url_for(self, request):
         """The URL a request goes to: ``master + path``, rewritten for DISCO_PROXY.  Characters
@@ -167,6 +238,20 @@ class HTTPTransport(Transport):
             headers['content-type'] = 'application/json'
         timeout = self._read_timeout(request)
         attempt = 0
+        if url.startswith('http://'):
+            while True:
+                answer = self._kept(url, request.method, headers, body, timeout)
+                if answer is None:
+                    break  # no connection: urllib's way below retries and words the error
+                status = answer.status
+                if status == 503 and attempt < self.retries:
+                    self._sleep(attempt)
+                    attempt += 1
+                    continue
+                if status in (301, 302, 303, 307, 308) and 'location' in \
+                        {k.lower() for k in answer.headers}:
+                    break  # urllib follows redirects as Disco's client did
+                return answer
         while True:
             req = urllib.request.Request(url, data=body, headers=headers,
                                          method=request.method)

@@ -33,6 +33,7 @@ class Params(object):
 
 
 _library_zip = None
+_BINS = {}  # a worker module's file -> its path in the job home (Worker.bin)
 
 
 def library_zip():
@@ -52,6 +53,44 @@ def library_zip():
                 z.writestr(info, _read(path))
         _library_zip = buf.getvalue()
     return _library_zip
+
+
+_JOBHOMES = {}  # what went into a job home zip (names, file identities, bytes) -> the zip
+
+
+def _jobhome_zip(extra):
+    """The library zip plus ``extra`` (``(arcname, path or bytes)``), built once for the
+    same entries: a file counts as the same while its inode, size, mtime and ctime are."""
+    key = []
+    for arcname, source in extra:
+        if isinstance(source, (bytes, bytearray)):
+            key.append((arcname, bytes(source)))
+        else:
+            try:
+                st = os.stat(source)
+            except OSError:
+                key = None  # _read raises the error below
+                break
+            key.append((arcname, source, st.st_ino, st.st_size, st.st_mtime_ns,
+                        st.st_ctime_ns))
+    key = tuple(key) if key is not None else None
+    if key is not None and key in _JOBHOMES:
+        return _JOBHOMES[key]
+    buf = io.BytesIO(library_zip())
+    with zipfile.ZipFile(buf, 'a', zipfile.ZIP_DEFLATED) as z:
+        names = set(z.namelist())
+        for arcname, source in extra:  # source: a path, or the bytes of a required file
+            if arcname not in names:
+                names.add(arcname)
+                data = source if isinstance(source, (bytes, bytearray)) else _read(source)
+                z.writestr(zipfile.ZipInfo(arcname, (1980, 1, 1, 0, 0, 0)), data,
+                           zipfile.ZIP_DEFLATED)
+    data = buf.getvalue()
+    if key is not None:
+        if len(_JOBHOMES) >= 16:  # a few recent job homes (each ~200 KB)
+            _JOBHOMES.pop(next(iter(_JOBHOMES)))
+        _JOBHOMES[key] = data
+    return data
 
 
 def _py_files(directory):
@@ -92,7 +131,7 @@ class Worker(dict):
         """Resolve ``key`` as Disco does: jobargs, then attributes of the job, then this worker."""
         if key in jobargs:
             return jobargs[key]
-        elif hasattr(job, key):
+        elif not _surely_absent(job, key) and hasattr(job, key):
             return getattr(job, key)
         return self.get(key, default)
 
@@ -100,10 +139,16 @@ class Worker(dict):
     def bin(self):
         """Path, relative to the job home, of the executable that runs this worker."""
         module = sys.modules[type(self).__module__]
-        path = os.path.abspath(module.__file__)
-        if path.startswith(_PKG_DIR + os.sep):
-            return LIB_PREFIX + os.path.relpath(path, os.path.dirname(_PKG_DIR))
-        return _strip(path)
+        known = _BINS.get(module.__file__)
+        if known is None:
+            path = os.path.abspath(module.__file__)
+            if path.startswith(_PKG_DIR + os.sep):
+                known = LIB_PREFIX + os.path.relpath(path, os.path.dirname(_PKG_DIR))
+            else:
+                known = _strip(path)
+            if os.path.isabs(module.__file__):  # a relative one depends on the cwd
+                _BINS[module.__file__] = known
+        return known
 
     # ----------------------------------------------------------------- client side
 
@@ -159,16 +204,7 @@ class Worker(dict):
                 extra.extend(_module_files(*mod))
         if not extra:
             return library_zip()  # nothing of the job's own: no need to rewrite the zip
-        buf = io.BytesIO(library_zip())
-        with zipfile.ZipFile(buf, 'a', zipfile.ZIP_DEFLATED) as z:
-            names = set(z.namelist())
-            for arcname, source in extra:  # source: a path, or the bytes of a required file
-                if arcname not in names:
-                    names.add(arcname)
-                    data = source if isinstance(source, (bytes, bytearray)) else _read(source)
-                    z.writestr(zipfile.ZipInfo(arcname, (1980, 1, 1, 0, 0, 0)), data,
-                               zipfile.ZIP_DEFLATED)
-        return buf.getvalue()
+        return _jobhome_zip(extra)
 
     @staticmethod
     def _job_module_files(job):
@@ -231,6 +267,37 @@ class Worker(dict):
         channel.send('WORKER', protocol.worker_hello())
         _, payload = channel.request('TASK', '')
         sys.exit(0 if execute(payload, channel) else 1)
+
+
+_PLAIN_LOOKUP = {}  # class -> True when its attributes are found by plain lookups alone
+
+
+def _surely_absent(job, key):
+    """True when ``job`` has no attribute ``key``, found without raising AttributeError.
+
+    ``hasattr`` on a Job goes through ``Job.__getattr__`` (its proxies of Disco methods)
+    and an exception for each of the ~40 keys a job pack looks up; a class whose only
+    dynamic attributes are those proxies is answered from the dicts instead.
+    """
+    cls = type(job)
+    plain = _PLAIN_LOOKUP.get(cls)
+    if plain is None:
+        from discolite.job import Job
+        plain = _PLAIN_LOOKUP[cls] = (
+            cls.__getattribute__ is object.__getattribute__ and
+            getattr(cls, '__getattr__', None) in (None, Job.__getattr__) and
+            not hasattr(cls, '__slots__'))
+    if not plain or key in getattr(cls, 'proxy_functions', ()):
+        return False
+    try:
+        if key in job.__dict__:
+            return False
+    except AttributeError:
+        return False
+    for klass in cls.__mro__:
+        if key in klass.__dict__:
+            return False
+    return True
 
 
 def _module_files(name, path):
