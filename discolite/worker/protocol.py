@@ -103,9 +103,10 @@ class StreamChannel(Channel):
 class PipeChannel(Channel):
     """Messages to the master over a multiprocessing connection; INPUT answered locally.
 
-    From its first OUTPUT on, a task is wrapping up: its messages are held and go to
-    the master in one ``('batch', [...])`` with the DONE, ERROR or FATAL that ends it,
-    so the master handles one message where it would have handled four.
+    From its first OUTPUT (or the worker's "Done: N entries ..." that ends a map or
+    reduce loop) on, a task is wrapping up: its messages are held and go to the master
+    in one ``('batch', [...])`` with the DONE, ERROR or FATAL that ends it, so the
+    master is woken once where it would have been woken four times.
     """
 
     TERMINAL = ('DONE', 'ERROR', 'FATAL')
@@ -123,7 +124,8 @@ class PipeChannel(Channel):
         if type in self.TERMINAL and self.on_end is not None:
             on_end, self.on_end = self.on_end, None
             on_end()
-        if self.held is None and type != 'OUTPUT':
+        if self.held is None and type != 'OUTPUT' and not (
+                type == 'MSG' and str(payload).startswith('Done: ')):
             self.conn.send((type, payload))
             return
         if self.held is None:
