@@ -3,12 +3,11 @@
 Each slot is a pair of processes sharing one duplex pipe with the master:
 
 * the **keeper** (the process multiprocessing starts) loads discolite once and
-  never runs task code.  It forks the **worker**, which runs tasks, and a fresh
-  worker each time the previous one finishes its job (or, with
+  never runs task code.  It forks the **worker**, which runs tasks, and forks a
+  fresh worker each time the previous one finishes its job (or, with
   ``DISCOLITE_ISOLATION=task``, each task), so a process never runs tasks of two
-  jobs.  The next worker is forked as soon as the current one starts and waits for
-  its turn (a byte on a pipe, written when the current one has exited): a new job's
-  first task is read by a process that already exists, not one being forked.
+  jobs and a new worker is ready before the next job's task arrives: a fork of a
+  small clean process, not a process start.
 * the keeper is a *child subreaper* (Linux ``PR_SET_CHILD_SUBREAPER``) and so is
   the worker: every process a task starts, including daemons that ``setsid`` and
   double-fork, stays below them, so the worker can kill what its task left at the
@@ -138,9 +137,8 @@ def descendants(pid):
     return out
 
 
-def kill_descendants(timeout=5.0, spare=None):
-    """SIGKILL and reap every process below this one (but ``spare``, a child of ours
-    that has started nothing); returns how many were killed.
+def kill_descendants(timeout=5.0):
+    """SIGKILL and reap every process below this one; returns how many were killed.
 
     Called by a subreaper, which inherits the orphans of whatever it kills, so
     repeating "kill all we see, reap" until no child is left reaches the whole tree,
@@ -150,26 +148,18 @@ def kill_descendants(timeout=5.0, spare=None):
     killed = 0
     deadline = time.monotonic() + timeout
     while True:
-        left = 0
         for pid in descendants(me):
-            if pid == spare:
-                continue
-            left += 1
             try:
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
             except OSError:
                 pass
         try:
-            while True:
-                pid, _status = os.waitpid(-1, os.WNOHANG)
-                if not pid:
-                    break
-                if pid == spare:  # it died on its own: the caller finds out when it uses it
-                    spare = None
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
         except ChildProcessError:
             return killed
-        if not left or time.monotonic() > deadline:
+        if time.monotonic() > deadline:
             return killed
         time.sleep(0.001)
 
@@ -212,98 +202,39 @@ def child_main(conn, roots, keep_globals, parent_pid, options=None):
     import gc
     gc.collect()
     gc.freeze()  # workers' collections never walk (and so never copy) the keeper's objects
-    spare = _fork_worker(conn, options, keeper)
     while True:
-        if spare is None or not _alive(spare[0]):
-            if spare is not None:
-                _drop(spare)
-            spare = _fork_worker(conn, options, keeper)
-            continue
-        pid, go, status_r = spare
+        status_r, status_w = os.pipe()
         try:
-            os.write(go, b'g')  # your turn: the previous worker is gone
-        except OSError:  # it died while waiting
-            _drop(spare)
-            spare = None
+            pid = os.fork()
+        except OSError:
+            time.sleep(0.05)
             continue
-        os.close(go)
-        # the next worker is forked now, while this one works, and waits for its turn:
-        # when this one is released, the next job does not wait for a fork
-        spare = _fork_worker(conn, options, keeper, close=(status_r,))
-        status = _watch(pid, spare[0] if spare else None)
+        if pid == 0:
+            try:
+                os.close(status_r)
+                _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+                if os.getppid() != keeper:
+                    os._exit(1)
+                if options['subreaper']:
+                    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+                _set_name(PROCESS_NAME)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _KEEPER_SIGNALS)
+                _worker_loop(conn, status_w, options)
+            finally:
+                os._exit(1)
+        os.close(status_w)
+        status = _watch(pid)
         try:
             replace = os.read(status_r, 1) == _REPLACE
         except OSError:
             replace = False
         os.close(status_r)
-        if status is None or not replace:  # told to stop / the worker crashed
-            if spare is not None:
-                _drop(spare)
-            kill_descendants()
-            if status is None:
-                os._exit(0)
-            _exit_like(status)  # the master sees the same status from us
-        kill_descendants(spare=spare[0] if spare else None)
-
-
-def _fork_worker(conn, options, keeper, close=()):
-    """Fork a worker that waits for its turn (a byte on ``go``) before it reads ``conn``.
-
-    Returns ``(pid, go, status)``: ``go`` is written once it may start, ``status`` says
-    why it ended (``_REPLACE``: replace me; nothing: a crash).  None when fork fails.
-    """
-    go_r, go_w = os.pipe()
-    status_r, status_w = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        for fd in (go_r, go_w, status_r, status_w):
-            os.close(fd)
-        time.sleep(0.05)
-        return None
-    if pid == 0:
-        try:
-            for fd in (status_r, go_w) + tuple(close):
-                os.close(fd)
-            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-            if os.getppid() != keeper:
-                os._exit(1)
-            if options['subreaper']:
-                _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-            _set_name(PROCESS_NAME)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _KEEPER_SIGNALS)
-            if os.read(go_r, 1) != b'g':
-                os._exit(0)  # the keeper is stopping: never ran anything
-            os.close(go_r)
-            _worker_loop(conn, status_w, options)
-        finally:
-            os._exit(1)
-    os.close(go_r)
-    os.close(status_w)
-    return pid, go_w, status_r
-
-
-def _drop(spare):
-    """Kill, reap and forget a spare worker that never ran."""
-    pid, go, status_r = spare
-    for fd in (go, status_r):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except OSError:
-        pass
-
-
-def _alive(pid):
-    try:
-        return os.waitpid(pid, os.WNOHANG)[0] == 0
-    except ChildProcessError:
-        return False
+        kill_descendants()
+        if status is None:  # told to stop (by the master, or by its death)
+            os._exit(0)
+        if not replace:  # the worker crashed: the master sees the same status from us
+            _exit_like(status)
 
 
 def _preload():
@@ -322,12 +253,8 @@ def _preload():
     _alias_disco()
 
 
-def _watch(worker, spare=None):
-    """Wait until ``worker`` exits (its wait status) or we must stop (None; it is killed).
-
-    Orphans of its tasks are reaped on the way; the ``spare`` worker is left to
-    ``_alive`` (the keeper checks it before giving it a turn).
-    """
+def _watch(worker):
+    """Wait until ``worker`` exits (its wait status) or we must stop (None; it is killed)."""
     while True:
         sig = signal.sigwait(_KEEPER_SIGNALS)
         if sig != signal.SIGCHLD:
@@ -338,16 +265,6 @@ def _watch(worker, spare=None):
             return None
         try:
             while True:
-                if spare is not None:  # reap everything else first, the spare never
-                    for pid in _children(os.getpid()):
-                        if pid != spare:
-                            try:
-                                reaped, status = os.waitpid(pid, os.WNOHANG)
-                            except ChildProcessError:
-                                continue
-                            if reaped == worker:
-                                return status
-                    break
                 pid, status = os.waitpid(-1, os.WNOHANG)
                 if pid == 0:
                     break

@@ -160,37 +160,3 @@ def test_a_killed_job_runs_none_of_its_queued_tasks(master, tmp_path):
     # the master is fine afterwards
     ok = Job(master=disco).run(input=['raw://x'], map=ident_map)
     assert len(list(result_iterator(ok.wait(timeout=60)))) == 1
-
-
-def whoami_map(entry, params):
-    import os
-    keeper = os.getppid()
-    siblings = []
-    for tid in os.listdir('/proc/%d/task' % keeper):
-        with open('/proc/%d/task/%s/children' % (keeper, tid)) as f:
-            siblings.extend(int(p) for p in f.read().split())
-    yield 'me', os.getpid()
-    for pid in siblings:
-        if pid != os.getpid():
-            yield 'sibling', pid
-
-
-@pytest.mark.skipif(not os.path.exists('/proc/self/task/%d/children' % os.getpid()),
-                    reason='needs /proc/<pid>/task/<tid>/children (Linux)')
-def test_the_next_jobs_worker_is_forked_while_the_previous_job_runs():
-    """Each keeper keeps a spare worker waiting for its turn, so a job does not wait for
-    a fork after the previous job released its worker (and still gets a fresh process)."""
-    from discolite.master import Master
-    with Master(DISCOLITE_WORKERS=1) as m:
-        disco = Disco(m.url)
-        seen = []
-        for _ in range(3):
-            job = Job(master=disco).run(input=['raw://x'], map=whoami_map)
-            out = list(result_iterator(job.wait(timeout=60)))
-            me = [int(v) for k, v in out if k in ('me', b'me')]
-            siblings = [int(v) for k, v in out if k in ('sibling', b'sibling')]
-            assert len(me) == 1 and len(siblings) == 1  # the spare, waiting
-            seen.append((me[0], siblings[0]))
-        for (worker, spare), (next_worker, _) in zip(seen, seen[1:]):
-            assert next_worker != worker       # a fresh process for every job
-            assert next_worker == spare        # ... forked before the previous job ended
