@@ -63,6 +63,17 @@ def _stdlib():
     return tuple(p.rstrip('/') + '/' for p in (paths.get('stdlib'), paths.get('platstdlib')) if p)
 
 
+def _own(path):
+    """True for a file of discolite itself: this package, or a copy shipped in a job home
+    (``lib/discolite/...``); not a user's file that merely lies in a directory named
+    discolite (a clone of this repository, say)."""
+    import os
+    import re
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    return path == pkg or path.startswith(pkg + os.sep) or \
+        re.search(r'(^|[/\\])lib[/\\]discolite[/\\]', path) is not None
+
+
 def summarize_failure(message):
     """One line from a FATAL/ERROR/WARNING event: the exception type and message, the task,
     and the file and line of the innermost frame outside discolite, e.g.
@@ -87,7 +98,7 @@ def summarize_failure(message):
             if frame:
                 path = frame.group(1)
                 if not path.startswith('<') and not path.startswith(_stdlib()) and \
-                        not re.search(r'(^|[/\\])discolite[/\\]', path):
+                        not _own(path):
                     rel = os.path.relpath(path) if os.path.isabs(path) else path
                     where = '%s line %s' % (path if rel.startswith('..') else rel,
                                             frame.group(2))

@@ -1,10 +1,12 @@
 """`discolite run SCRIPT`: Disco-style scripts from fixtures/disco_scripts run unchanged."""
 import ast
+import os
 import collections
 import shutil
 import subprocess
 import sys
 
+import discolite as discolite_package
 from tests.tools.conftest import ROOT, SCRIPTS, assert_one_line_error, clean_env, discolite
 
 TEXTS = ROOT / 'fixtures' / 'texts'
@@ -91,7 +93,8 @@ def assert_user_traceback(proc, *needles):
     """`discolite run` of a script that raised: Python's traceback of the script's own code."""
     assert proc.returncode == 1, proc
     assert proc.stderr.startswith('Traceback (most recent call last):\n'), proc.stderr
-    assert '/discolite/' not in proc.stderr and 'runpy' not in proc.stderr, proc.stderr
+    package = os.path.dirname(os.path.abspath(discolite_package.__file__)) + os.sep
+    assert package not in proc.stderr and 'runpy' not in proc.stderr, proc.stderr
     for needle in needles:
         assert needle in proc.stderr, (needle, proc.stderr)
 
