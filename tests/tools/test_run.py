@@ -1,7 +1,7 @@
 """`discolite run SCRIPT`: Disco-style scripts from fixtures/disco_scripts run unchanged."""
 import ast
-import os
 import collections
+import os
 import shutil
 import subprocess
 import sys
