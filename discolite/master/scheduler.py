@@ -898,7 +898,7 @@ class Scheduler(object):
             slot = task.slot
             task.slot = None
             if slot is not None:
-                if slot.task is task or task in slot.next:
+                if slot.task is task:
                     self.pool.retire(slot)
             else:
                 self.master.stop_external(task)
