@@ -244,7 +244,8 @@ def _preload():
                  'discolite.alias', 'discolite.fileutils', 'discolite.oobstore', 'importlib.abc',
                  'discolite.schemes.scheme_raw', 'discolite.schemes.scheme_file',
                  'discolite.schemes.scheme_dir', 'discolite.schemes.scheme_disco',
-                 'discolite.schemes.scheme_http', 'discolite.jobcheck'):
+                 'discolite.schemes.scheme_http', 'discolite.jobcheck',
+                 'discolite.master.storage'):
         try:
             importlib.import_module(name)
         except Exception:
