@@ -15,9 +15,12 @@ def hexhash(s):
     return hashlib.md5(s).hexdigest()[:2]
 
 
+_UNSAFE = re.compile(r'[^A-Za-z0-9_\-@:]')
+
+
 def safe_name(name):
     r"""``str(name)`` with every character outside ``[A-Za-z0-9_\-@:]`` replaced by ``_``."""
-    return re.sub(r'[^A-Za-z0-9_\-@:]', '_', str(name))
+    return _UNSAFE.sub('_', str(name))
 
 
 def jobdata(*objs, keep_globals=None):

@@ -24,7 +24,9 @@ A worker is replaced (the keeper forks a new one; the master keeps the slot)
 when it is told its job has ended (``release``), after a task that failed (ERROR,
 FATAL: task code may have left the process in a state the next task should not
 inherit), and after every task in ``task`` isolation.  It says so with a byte on
-a private pipe before it exits; any other exit is a crash.  Because the worker
+a private pipe and a SIGUSR2 before it exits, and the keeper forks its successor at
+once, while the old process is still being torn down (which takes milliseconds on
+a virtual machine); any other exit is a crash.  Because the worker
 reads its pipe in order and exits right after such a message, the master may send
 the next task at once: the new worker reads it.
 
@@ -56,7 +58,7 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
 _PR_SET_CHILD_SUBREAPER = 36
 _REPLACE = b'R'
-_KEEPER_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGUSR1}
+_KEEPER_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2}
 
 _libc = None
 
@@ -202,39 +204,104 @@ def child_main(conn, roots, keep_globals, parent_pid, options=None):
     import gc
     gc.collect()
     gc.freeze()  # workers' collections never walk (and so never copy) the keeper's objects
-    while True:
-        status_r, status_w = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            time.sleep(0.05)
-            continue
-        if pid == 0:
+
+    def start_worker():
+        while True:
+            status_r, status_w = os.pipe()
             try:
+                pid = os.fork()
+            except OSError:
                 os.close(status_r)
-                _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-                if os.getppid() != keeper:
+                os.close(status_w)
+                time.sleep(0.05)
+                continue
+            if pid == 0:
+                try:
+                    os.close(status_r)
+                    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+                    if os.getppid() != keeper:
+                        os._exit(1)
+                    if options['subreaper']:
+                        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+                    _set_name(PROCESS_NAME)
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, _KEEPER_SIGNALS)
+                    _worker_loop(conn, status_w, options, keeper)
+                finally:
                     os._exit(1)
-                if options['subreaper']:
-                    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-                _set_name(PROCESS_NAME)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, _KEEPER_SIGNALS)
-                _worker_loop(conn, status_w, options)
-            finally:
-                os._exit(1)
-        os.close(status_w)
-        status = _watch(pid)
+            os.close(status_w)
+            os.set_blocking(status_r, False)
+            return pid, status_r
+
+    # The worker asks to be replaced with a byte on its status pipe and a SIGUSR2; the
+    # next worker is forked at once, while the old one is still exiting (tearing down
+    # a process takes milliseconds, and the next job's tasks may already be waiting).
+    # A worker that exits without asking has crashed: the keeper exits the same way.
+    worker, status_r = start_worker()
+    retiring = set()
+    while True:
+        sig = signal.sigwait(_KEEPER_SIGNALS)
+        if sig not in (signal.SIGCHLD, signal.SIGUSR2):  # told to stop, or the master died
+            kill_descendants()
+            os._exit(0)
         try:
             replace = os.read(status_r, 1) == _REPLACE
+        except BlockingIOError:
+            replace = False
         except OSError:
             replace = False
-        os.close(status_r)
-        kill_descendants()
-        if status is None:  # told to stop (by the master, or by its death)
-            os._exit(0)
-        if not replace:  # the worker crashed: the master sees the same status from us
-            _exit_like(status)
+        if replace:
+            os.close(status_r)
+            retiring.add(worker)
+            worker, status_r = start_worker()
+        if sig != signal.SIGCHLD:
+            continue
+        exited = _reap()
+        while exited:
+            pid, status = exited.pop(0)
+            if pid == worker:  # a crash: the master sees the same status from us
+                kill_descendants()
+                _exit_like(status)
+            if pid in retiring:  # what its tasks left behind is now ours: kill it
+                retiring.discard(pid)
+                exited.extend(_kill_below(keeper, spare=worker))
+
+
+def _reap():
+    """``(pid, status)`` of every child that has exited (without waiting)."""
+    out = []
+    try:
+        while True:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                return out
+            out.append((pid, status))
+    except ChildProcessError:
+        return out
+
+
+def _kill_below(keeper, spare):
+    """Kill and reap what retired workers left below the keeper; ``spare`` (the
+    worker now serving) and its tree are left alone.  A worker's descendants become
+    the keeper's children when it exits, so once it is reaped they are all found here.
+    Returns what was reaped: ``spare`` may be among it, if it died meanwhile."""
+    reaped = []
+    for _ in range(1000):
+        victims = []
+        for pid in _children(keeper):
+            if pid != spare:
+                victims.append(pid)
+                victims.extend(descendants(pid))
+        if not victims:
+            break
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.001)
+        reaped.extend(_reap())
+    return reaped
 
 
 def _preload():
@@ -254,27 +321,6 @@ def _preload():
     _alias_disco()
 
 
-def _watch(worker):
-    """Wait until ``worker`` exits (its wait status) or we must stop (None; it is killed)."""
-    while True:
-        sig = signal.sigwait(_KEEPER_SIGNALS)
-        if sig != signal.SIGCHLD:
-            try:
-                os.kill(worker, signal.SIGKILL)
-            except OSError:
-                pass
-            return None
-        try:
-            while True:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-                if pid == 0:
-                    break
-                if pid == worker:
-                    return status
-        except ChildProcessError:
-            pass
-
-
 def _exit_like(status):
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
@@ -289,7 +335,7 @@ def _exit_like(status):
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
-def _worker_loop(conn, status_fd, options):
+def _worker_loop(conn, status_fd, options, keeper=None):
     """Run tasks of one job until replaced: ``release``, a failed task, or ``task`` isolation."""
     from discolite.worker import JobCache, execute, protocol
     from discolite.master.storage import index_name
@@ -334,6 +380,11 @@ def _worker_loop(conn, status_fd, options):
         if not done or per_task:
             break
     os.write(status_fd, _REPLACE)
+    if keeper is not None:
+        try:
+            os.kill(keeper, signal.SIGUSR2)  # the keeper forks our successor now
+        except OSError:
+            pass
     os._exit(0)
 
 
