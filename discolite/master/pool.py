@@ -562,19 +562,21 @@ class Pool(object):
 
     # -- any thread holding the scheduler lock
 
-    def take(self, job):
+    def take(self, job, fresh=True):
         """An idle slot for a task of ``job`` (a JobRecord), or None.
 
-        A worker already serving the job first, then a fresh one; failing both, a
-        worker serving another job that has no task on it right now is released
-        (its replacement is ready in about a millisecond).
+        A worker already serving the job first, then (if ``fresh``) a fresh one;
+        failing both, a worker serving another job that has no task on it right now
+        is released (its replacement is ready in about a millisecond).
         """
-        fresh = other = None
+        fresh_ok, fresh, other = fresh, None, None
         for slot in self.slots:
             if slot.task is not None or slot.retired:
                 continue
             if slot.job == job.name:
                 return slot
+            if not fresh_ok:
+                continue
             if slot.job is None:
                 fresh = fresh or slot
             else:
@@ -583,6 +585,10 @@ class Pool(object):
             self.release(other)
             fresh = other
         return fresh
+
+    def serving(self, name):
+        """How many live workers serve job ``name``."""
+        return sum(1 for s in self.slots if s.job == name and not s.retired)
 
     def idle(self):
         """Slots that may take a task now."""

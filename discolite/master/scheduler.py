@@ -32,6 +32,12 @@ task, finishing one and ending a stage cost O(1) (O(log n) for a retry), and
 ``_assign`` looks only at active jobs (``self.active``, in submission order),
 never at every task: a 10,000-task job schedules as fast as a small one.
 
+Which worker runs a task (``_assign_free``, ``_fresh_ok``, ``_queue_next``): the
+job's own idle worker first; a fresh one only when the stage's tasks have proved
+long enough to be worth a fork (or the stage has waited ``FRESH_WAIT``); and a
+short task may be queued behind a running one of its job so that it starts without
+a round trip to the master.
+
 ``JobRecord.counts[stage]`` holds Disco's ``[pending, waiting, running, done,
 failed]`` numbers for ``jobinfo``.
 
@@ -82,6 +88,8 @@ CLASSIC_WORKER = 'lib/discolite/'
 
 _PROGRESS = re.compile(r'(Done: )?\d+ entries (mapped|reduced)\Z')
 QUEUE_BELOW = 0.05  # seconds: stages whose tasks are shorter get a task queued per slot
+FRESH_WAIT = 0.02  # seconds a stage runs on the job's own workers before it may take fresh ones
+FRESH_WORTH = 0.02  # seconds of known work per own worker that is worth a fresh one
 
 # indices into JobRecord.counts[stage] (Disco's [pending, waiting, running, done, failed])
 WAITING, RUNNING, DONE, FAILED = 1, 2, 3, 4
@@ -449,8 +457,12 @@ class Scheduler(object):
                         continue
                 slot = None
                 if job.in_pool and not node.failing:
-                    slot = self.pool.take(job)  # a worker that serves this job, or a fresh one
+                    fresh = self._fresh_ok(job, now)
+                    slot = self.pool.take(job, fresh)  # a worker that serves this job, or a fresh one
                     if slot is None:
+                        if not fresh and not job.stage_done:  # look again when it may
+                            due = max(0.0, job.stage_start + FRESH_WAIT - now)
+                            next_due = due if next_due is None else min(next_due, due)
                         break
                     free -= 1
                 task = ready.popleft()
@@ -470,6 +482,24 @@ class Scheduler(object):
                     self.master.run_external(job, task)
         return next_due
 
+    def _fresh_ok(self, job, now):
+        """May ``job`` start a fresh worker now, rather than wait for its own?
+
+        A fresh worker costs a fork and a first task that pays for every page it
+        touches (milliseconds on a virtual machine); a job's short tasks run sooner
+        one after another on the worker it has (queued behind each other, see
+        ``_queue_next``).  So a job that has a worker takes another only once the
+        stage's tasks have proved long enough to be worth it: ``FRESH_WORTH`` seconds
+        of known work per worker it has, or, before any has finished, once the stage
+        is ``FRESH_WAIT`` old.
+        """
+        warm = self.pool.serving(job.name)
+        if not warm or job.stage_start is None:
+            return True
+        if job.stage_done:
+            return len(job.ready) * job.stage_busy / job.stage_done / warm >= FRESH_WORTH
+        return now - job.stage_start >= FRESH_WAIT
+
     def _queue_next(self):
         """Send a task behind each running one whose job has more ready tasks (Pool.run).
 
@@ -479,8 +509,12 @@ class Scheduler(object):
         would hold its queued task back from a slot that frees up sooner.  A queued task
         stays ``waiting`` in Disco's counts (jobinfo, nodeinfo, slots) until the task
         before it has ended: only then is it assigned and started (``_on_message``).
+        Before any task of the stage has ended, nothing is queued while a worker is
+        idle: the running task may be long, and the idle worker takes the next one
+        once ``_fresh_ok`` allows.
         """
         now = time.time()
+        idle = any(s.task is None and not s.retired for s in self.pool.slots)
         for slot in self.pool.slots:
             head = slot.task
             if head is None or slot.next or slot.retired:
@@ -494,8 +528,8 @@ class Scheduler(object):
             if job.stage_done:
                 if job.stage_busy / job.stage_done >= QUEUE_BELOW:
                     continue
-            elif now - job.stage_start >= QUEUE_BELOW:
-                continue
+            elif now - job.stage_start >= QUEUE_BELOW or idle:
+                continue  # not behind a task that may be long while a worker is free
             task = ready[0]
             node = self.nodes.get(head.node)
             if node is None or node.failing or not node.active or \
