@@ -160,3 +160,47 @@ def test_a_killed_job_runs_none_of_its_queued_tasks(master, tmp_path):
     # the master is fine afterwards
     ok = Job(master=disco).run(input=['raw://x'], map=ident_map)
     assert len(list(result_iterator(ok.wait(timeout=60)))) == 1
+
+
+def pid_map(entry, params):
+    import os
+    yield os.getpid(), 1
+
+
+def sleepy_pid_map(entry, params):
+    import os
+    import time
+    time.sleep(0.3)
+    yield os.getpid(), 1
+
+
+def test_a_short_stage_runs_on_the_jobs_own_worker(master, monkeypatch):
+    """No fresh worker (a fork, and a first task that pays for it) while the job's own
+    worker gets through its short tasks sooner.  The thresholds are set out of reach,
+    so the outcome does not depend on how busy the machine is."""
+    monkeypatch.setattr(scheduler_module, 'FRESH_WAIT', 60.0)
+    monkeypatch.setattr(scheduler_module, 'FRESH_WORTH', 60.0)
+    disco = Disco(master.url)
+    job = Job(master=disco).run(input=['raw://%d' % i for i in range(6)], map=pid_map)
+    pids = {int(k) for k, _v in result_iterator(job.wait(timeout=60))}
+    assert len(pids) == 1
+    assert sum(1 for e in messages(job) if e.startswith('DONE: [map:')) == 6
+
+
+def test_a_stage_of_long_tasks_takes_every_worker(master, monkeypatch):
+    """Tasks of unknown length do not wait for the job's own worker beyond FRESH_WAIT,
+    and none is queued behind a running one while a worker is idle."""
+    monkeypatch.setattr(scheduler_module, 'FRESH_WAIT', 0.02)
+    disco = Disco(master.url)
+    job = Job(master=disco).run(input=['raw://a', 'raw://b'], map=sleepy_pid_map)
+    pids = {int(k) for k, _v in result_iterator(job.wait(timeout=60))}
+    assert len(pids) == 2
+    running = 0
+    for e in messages(job):
+        if e.startswith('map:') and ' assigned to ' in e:
+            running += 1
+        elif e.startswith('DONE: [map:'):
+            running -= 1
+        if running == 2:
+            break
+    assert running == 2  # both ran at once
