@@ -1,0 +1,50 @@
+"""A fresh pool worker runs the keeper's tiny warm-up job before its first task.
+
+The warm-up must really run a task (else it warms nothing), leave no files but its
+job pack, be heard of by nobody, and go away with the master.
+"""
+import os
+
+from discolite import Disco, Job, result_iterator
+from discolite.master import Master, pool
+
+
+def ident_map(entry, params):
+    yield entry, 1
+
+
+def test_the_warm_up_runs_a_whole_map_task(tmp_path, monkeypatch):
+    sent = []
+
+    class Recorder(object):
+        def send(self, msg):
+            sent.append(msg)
+
+    monkeypatch.setattr(pool, '_Discard', Recorder)
+    data = tmp_path / 'data'
+    data.mkdir()
+    warm = pool._warm_setup([('localhost', str(data))])
+    assert warm is not None
+    cwd = os.getcwd()
+    pool._warm_up(warm)
+    assert os.getcwd() == cwd
+    batch = [m for m in sent if m[0] == 'batch']
+    assert batch and batch[-1][1][-1] == ('DONE', '')
+    assert ('MSG', 'Done: 1 entries mapped') in batch[-1][1]
+    assert sorted(os.listdir(warm[0])) == ['jobfile']  # its outputs are gone
+    pool._warm_cleanup(warm)
+    assert not os.path.exists(warm[0])
+
+
+def test_nobody_hears_of_it_and_it_goes_with_the_master(tmp_path):
+    root = tmp_path / 'root'
+    with Master(DISCOLITE_WORKERS=1, DISCOLITE_DATA=str(root)) as master:
+        disco = Disco(master.url)
+        job = Job(master=disco).run(input=['raw://a', 'raw://b'], map=ident_map)
+        assert sorted(k for k, _ in result_iterator(job.wait(timeout=60))) == ['a', 'b']
+        assert [j[2] for j in disco.joblist()] == [job.name]
+        assert not any('warm' in str(e) for e in disco.events(job.name))
+        keepers = os.listdir(root / 'warmup')
+        assert len(keepers) == 1
+        assert os.listdir(root / 'warmup' / keepers[0]) == ['jobfile']
+    assert os.listdir(root / 'warmup') == []
