@@ -6,6 +6,8 @@ Prints, from one run on one machine:
    median and p95 through the in-process pool and over HTTP to ``discolite master``
    on loopback.  Each job gets fresh pool processes (a process never serves two
    jobs), so these figures include the per-job process replacement.
+   Then what process replacement costs: a fresh worker's fork, warm-up task and exit,
+   in CPU and page faults (a job gets fresh workers; short stages run on one).
 2. Map tasks per second of a map-only job of 10,000 and 50,000 ``raw://`` inputs on
    2 workers (submission to results), with the CPU-seconds of the whole process tree.
 3. The peak RSS of the pool processes while they run 1,000 and 50,000 tasks of one job.
@@ -241,11 +243,56 @@ def bench_cpu(tiny_runs, tasks):
     return tiny, per_task
 
 
+def bench_fresh(n):
+    """What a fresh pool worker costs (process replacement: one per job, see pool.py).
+
+    In a process set up as a keeper is (discolite preloaded, objects frozen), fork ``n``
+    workers one after another: bare (fork and exit) and as the pool does (fork, run the
+    warm-up task, exit).  CPU and page faults are those of both processes, per worker.
+    """
+    import gc
+    import shutil
+    import tempfile
+    from discolite.master import pool
+    from discolite.master.storage import temporary_parent
+    pool._preload()
+    root = tempfile.mkdtemp(prefix='discolite-bench-', dir=temporary_parent())
+    os.makedirs(os.path.join(root, 'data'))
+    warm = pool._warm_setup([('localhost', os.path.join(root, 'data'))])
+    gc.collect()
+    gc.freeze()
+
+    def usage():
+        a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime, a.ru_minflt + b.ru_minflt)
+
+    try:
+        for label, job in (('bare', None), ('warm-up', warm)):
+            (cpu0, flt0), wall0 = usage(), time.perf_counter()
+            for _ in range(n):
+                pid = os.fork()
+                if pid == 0:
+                    if job is not None:
+                        pool._warm_up(job)
+                    os._exit(0)
+                os.waitpid(pid, 0)
+            (cpu1, flt1), wall1 = usage(), time.perf_counter()
+            print('fresh worker (%s): %.2f ms wall, %.2f ms CPU, %d page faults per worker '
+                  '(fork%s and exit; %d workers)'
+                  % (label, (wall1 - wall0) / n * 1e3, (cpu1 - cpu0) / n * 1e3,
+                     (flt1 - flt0) // n, ', warm-up task' if job else '', n))
+    finally:
+        gc.unfreeze()
+        pool._warm_cleanup(warm)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--quick', action='store_true', help='fewer runs and tasks')
     p.add_argument('--runs', type=int, default=None, help='tiny-job runs (default 200)')
-    p.add_argument('--only', choices=('tiny', 'http', 'tasks', 'cpu'), action='append')
+    p.add_argument('--only', choices=('tiny', 'fresh', 'http', 'tasks', 'cpu'),
+                   action='append')
     p.add_argument('--tasks', type=int, action='append',
                    help='map tasks of one job to time (repeatable; default 1000 10000 50000)')
     p.add_argument('--data', default=None,
@@ -260,12 +307,14 @@ def main(argv=None):
     if args.child:
         return _child_cpu(args.child[0], int(args.child[1]))
     runs = args.runs or (30 if args.quick else 200)
-    only = set(args.only or ('tiny', 'http', 'cpu', 'tasks'))
-    import tempfile
+    only = set(args.only or ('tiny', 'fresh', 'http', 'cpu', 'tasks'))
+    from discolite.master.storage import temporary_parent
     print('== dispatch: tiny job, tasks/s, pool process RSS (2 workers; data under %s)'
-          % tempfile.gettempdir())
+          % temporary_parent())
     if 'tiny' in only:
         bench_tiny_pool(runs)
+    if 'fresh' in only:
+        bench_fresh(min(300, max(20, runs * 2)))
     if 'http' in only:
         bench_tiny_http(runs)
     if 'cpu' in only:

@@ -92,14 +92,19 @@ def temporary_root():
     under ``TMPDIR`` (``tempfile``'s choice).  Nothing here needs to outlive the
     master; a directory that must is given with ``DISCOLITE_DATA``/``--data-dir``.
     """
+    return tempfile.mkdtemp(prefix='discolite-', dir=temporary_parent())
+
+
+def temporary_parent():
+    """Where :func:`temporary_root` makes its directories now."""
     if not os.environ.get('TMPDIR'):
         try:
             st = os.statvfs(RAM_DIR)
             if st.f_bavail * st.f_frsize >= RAM_MIN_FREE and os.access(RAM_DIR, os.W_OK | os.X_OK):
-                return tempfile.mkdtemp(prefix='discolite-', dir=RAM_DIR)
+                return RAM_DIR
         except OSError:
             pass
-    return tempfile.mkdtemp(prefix='discolite-')
+    return tempfile.gettempdir()
 
 
 class Storage(object):

@@ -15,5 +15,6 @@ def test_dispatch_benchmark_smoke_run():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     for line in ('pool  median', 'http  median', 'cpu ', 'ms per tiny job', '40 map tasks:',
+                 'fresh worker (bare):', 'fresh worker (warm-up):',
                  '80 map tasks:', 'pool process RSS 80 tasks / 40 tasks'):
         assert line in out, out
