@@ -284,7 +284,7 @@ class _Discard(object):
 def _warm_setup(roots):
     """In the keeper: a tiny classic job (one ``raw://`` input, one map) in a scratch
     directory ``<data root>/warmup/<keeper pid>``, which every fresh worker runs once
-    before it says hello (:func:`_warm_up`).  Returns ``(scratch, payload, inputs)``,
+    before it reads its first task (:func:`_warm_up`).  Returns ``(scratch, payload, inputs)``,
     or None where it cannot be built (the workers then start cold)."""
     try:
         host, disco_data = roots[0][0], roots[0][1]
@@ -436,8 +436,8 @@ def _worker_loop(conn, status_fd, options, keeper=None):
     """Run tasks of one job until replaced: ``release``, a failed task, or ``task`` isolation."""
     from discolite.worker import JobCache, execute, protocol
     from discolite.master.storage import index_name
+    conn.send(('hello', os.getpid()))  # first: the master knows which process it may kill
     _warm_up(options.get('warm'))
-    conn.send(('hello', os.getpid()))
     cache = JobCache()
     per_task = options.get('isolation') == 'task'
     kill_children = options.get('kill_children', True) and options.get('subreaper')
