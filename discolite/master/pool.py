@@ -240,19 +240,22 @@ def child_main(conn, roots, keep_globals, parent_pid, options=None):
     # A worker that exits without asking has crashed: the keeper exits the same way.
     worker, status_r = start_worker()
     retiring = set()
+
+    def asked(fd):
+        """Has the worker of status pipe ``fd`` asked to be replaced?  (The byte stays
+        readable after it has exited, so a signal handled late still finds it.)"""
+        try:
+            return os.read(fd, 1) == _REPLACE
+        except OSError:  # BlockingIOError: not (yet)
+            return False
+
     while True:
         sig = signal.sigwait(_KEEPER_SIGNALS)
         if sig not in (signal.SIGCHLD, signal.SIGUSR2):  # told to stop, or the master died
             kill_descendants()
             _warm_cleanup(options['warm'])
             os._exit(0)
-        try:
-            replace = os.read(status_r, 1) == _REPLACE
-        except BlockingIOError:
-            replace = False
-        except OSError:
-            replace = False
-        if replace:
+        if asked(status_r):
             os.close(status_r)
             retiring.add(worker)
             worker, status_r = start_worker()
@@ -261,10 +264,16 @@ def child_main(conn, roots, keep_globals, parent_pid, options=None):
         exited = _reap()
         while exited:
             pid, status = exited.pop(0)
-            if pid == worker:  # a crash: the master sees the same status from us
-                kill_descendants()
-                _warm_cleanup(options['warm'])
-                _exit_like(status)
+            if pid == worker:
+                if not asked(status_r):  # a crash: the master sees the same status from us
+                    kill_descendants()
+                    _warm_cleanup(options['warm'])
+                    _exit_like(status)
+                # it asked, and exited before we read its byte (its signals were
+                # handled late): replaced now, like any other
+                os.close(status_r)
+                retiring.add(worker)
+                worker, status_r = start_worker()
             if pid in retiring:  # what its tasks left behind is now ours: kill it
                 retiring.discard(pid)
                 exited.extend(_kill_below(keeper, spare=worker))
