@@ -18,6 +18,7 @@ holding at most :data:`MAX_BYTES` in at most :data:`MAX_INPUTS` inputs.
 import os
 
 from discolite import util
+from discolite.master.storage import write_new_file
 
 SHUFFLE_STAGES = ('map_shuffle', 'reduce_shuffle')
 MAX_INPUTS = 64
@@ -55,6 +56,20 @@ def _plan(task):
     return bylabel
 
 
+def _read(path):
+    """The bytes of the file ``path`` (a small one: one read, no file object)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, MAX_BYTES + 1)
+            if not chunk:
+                return b''.join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
 def run(scheduler, task, bylabel, payload):
     """Do the shuffle ``task`` (already started) and report it as its worker would."""
     from discolite.task import Task
@@ -65,13 +80,10 @@ def run(scheduler, task, bylabel, payload):
         for label in sorted(bylabel):
             relpath = node_task.path('%s-%s-%d' % (task.stage, node_task.group, label))
             path = os.path.join(task.jobhome, relpath)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path + '.partial', 'wb') as out:
-                for source in bylabel[label]:
-                    with open(source, 'rb') as src:
-                        out.write(src.read())  # at most MAX_BYTES in all
+            data = b''.join([_read(source) for source in bylabel[label]])  # <= MAX_BYTES
+            write_new_file(path + '.partial', data, os.path.dirname(path))
             os.rename(path + '.partial', path)
-            outputs.append([label, relpath, os.path.getsize(path)])
+            outputs.append([label, relpath, len(data)])
     except Exception as e:  # recoverable, as a DataError or OSError in a worker would be
         scheduler.handle(task, 'ERROR', 'discolite master shuffle: %s: %s'
                          % (type(e).__name__, e))
