@@ -331,6 +331,9 @@ class Scheduler(object):
         """Job-home directories listed in the job's PYTHONPATH (computed once per job)."""
         paths = [p for p in job.pack.jobenvs.get('PYTHONPATH', 'lib').split(':')
                  if p and not os.path.isabs(p) and '..' not in p.split('/')]
+        dirs = self.storage.home_dirs.pop(job.jobhome, None)
+        if dirs is not None:  # the home was just unpacked: its directories are known
+            return [p for p in paths if os.path.normpath(p) in dirs]
         return [p for p in paths if os.path.isdir(os.path.join(job.jobhome, p))]
 
     # ------------------------------------------------------------------ stages

@@ -120,6 +120,8 @@ class Storage(object):
         for d in (self.disco_data, self.master_root, self.ddfs_root):
             os.makedirs(d, exist_ok=True)
         self._index_dirs = {}     # job name -> (its .disco directory, its URL prefix)
+        self.home_dirs = {}       # job home just made -> the directories in it (see
+        #                           create_jobhome; taken by the scheduler)
         self._trash = Trash(os.path.join(self.root, 'trash'))
         self._dirs_lock = threading.Lock()
 
@@ -215,10 +217,14 @@ class Storage(object):
             if host is None or host == self.host:  # the event log's directory
                 os.makedirs(self.master_dir(job), exist_ok=True)
         try:
-            unpack_zip(jobhome_zip, home, skip_prefix, max_size)
+            dirs = unpack_zip(jobhome_zip, home, skip_prefix, max_size)
         except Exception:
             shutil.rmtree(home, ignore_errors=True)
             raise
+        if dirs is not None:  # a fresh home holds only what the zip made
+            if len(self.home_dirs) > 100:
+                self.home_dirs.clear()
+            self.home_dirs[home] = dirs
         jobfile = os.path.join(home, 'jobfile')
         write_new_file(jobfile, packbytes)
         write_new_file(os.path.join(home, '.jobhome'), b'')
@@ -395,9 +401,12 @@ def unpack_zip(data, dest, skip_prefix=None, max_size=0):
 
     A client submits the same job home again and again (the library zip, plus the same
     module): what its checks found and the (small) entries to write are kept for the
-    last few zips, compared byte for byte, so the zip is not parsed again."""
+    last few zips, compared byte for byte, so the zip is not parsed again.
+
+    Returns the directories the entries made in ``dest`` (relative, normalised; ``.`` is
+    ``dest``), or None when the zip was extracted without a plan."""
     if not data:
-        return
+        return frozenset(['.'])
     plan = None
     for known, skip, known_plan in _PLANS:
         if skip == skip_prefix and len(known) == len(data) and known == data:
@@ -408,7 +417,7 @@ def unpack_zip(data, dest, skip_prefix=None, max_size=0):
     if plan is not None:
         if max_size and sum(len(c) for _n, c, _m in plan if c is not None) > max_size:
             raise _too_large(max_size)
-        base = os.path.realpath(dest)
+        base = os.path.realpath(dest) if plan else None
         for name, content, mode in plan:
             target = _target(base, name)
             if content is None:
@@ -419,8 +428,32 @@ def unpack_zip(data, dest, skip_prefix=None, max_size=0):
                 out.write(content)
             if mode & 0o100:
                 os.chmod(target, 0o755)
-        return
+        return _plan_dirs(plan)
     _extract(data, dest, skip_prefix, max_size)
+    return None
+
+
+_DIRS = {}  # id(plan) -> (plan, the directories it makes)
+
+
+def _plan_dirs(plan):
+    """The directories (relative, normalised, and ``.``) that writing ``plan`` makes."""
+    known = _DIRS.get(id(plan))
+    if known is not None and known[0] is plan:
+        return known[1]
+    dirs = {'.'}
+    for name, content, _mode in plan:
+        path = os.path.normpath(name)
+        if content is not None:
+            path = os.path.dirname(path)
+        while path and path not in dirs:
+            dirs.add(path)
+            path = os.path.dirname(path)
+    dirs = frozenset(dirs)
+    if len(_DIRS) >= 8:
+        _DIRS.clear()
+    _DIRS[id(plan)] = (plan, dirs)
+    return dirs
 
 
 def _target(base, name):
