@@ -245,8 +245,9 @@ class Storage(object):
         doomed = [self.master_dir(name)]
         if data:
             home = self.jobhome(name)
-            doomed += [self.jobhome(name, host) for host in self.hosts()
-                       if self.jobhome(name, host) != home]  # its home on every emulated node
+            doomed += [other for other in (self.jobhome(name, host) for host in self.hosts()
+                                           if host != self.host)
+                       if other != home]  # its home on every emulated node
             doomed.append(home)
         with self._dirs_lock:
             self._trash.discard(doomed)
