@@ -40,12 +40,16 @@ def plan(task):
 def _plan(task):
     bylabel = {}
     total = 0
+    written = task.job.index_entries
     try:
         for _iid, _label, replicas in task.inputs:
             url = replicas[0]
             if not url.startswith('dir://') or util.local_path(url) is None:
                 return None
-            for label, data_url, size in util.read_index(url):
+            # an index the master has just written (or seen written) is not read back
+            entries = written.pop(url, None)
+            for label, data_url, size in (util.read_index(url) if entries is None
+                                          else entries):
                 total += size
                 path = util.local_path(data_url)
                 if total > MAX_BYTES or path is None:

@@ -23,6 +23,20 @@ def index_name(stage, taskid):
     return '%s-%d-%d.results' % (stage, taskid, int(time.time() * 1e6))
 
 
+def index_entries(host, prefix, outputs):
+    """``(label, url, size)`` of each line of the index file of ``outputs``, as
+    ``util.read_index`` yields them back; None when reading might give something else
+    (a URL with white space or non-ASCII in it)."""
+    data = 'disco://%s/%s/' % (host, prefix)
+    entries = []
+    for label, path, size in outputs:
+        url = path if '://' in path else data + path
+        if not url.isascii() or url.split() != [url]:
+            return None
+        entries.append((label, url, size))
+    return entries
+
+
 def write_index_file(directory, host, prefix, name, outputs):
     """Write ``outputs`` (``(label, path, size)``, paths relative to the job home or URLs)
     as the index file ``directory/name``; returns its ``dir://`` URL.
