@@ -32,7 +32,15 @@ def make_dir(path):
         if not os.path.isdir(path):
             raise
     except FileNotFoundError:
-        os.makedirs(path, exist_ok=True)
+        parent = os.path.dirname(path.rstrip(os.sep))
+        if not parent or parent == path:
+            raise
+        make_dir(parent)  # a task's directory: mostly its <hh> bucket is all that is missing
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
 
 
 # The directory where free space was last asked for, when, and how much there was: a task

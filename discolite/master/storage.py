@@ -68,6 +68,26 @@ def write_index_file(directory, host, prefix, name, outputs):
     return 'dir://%s/%s/.disco/%s' % (host, prefix, name)
 
 
+def make_dirs(path):
+    """``os.makedirs(path, exist_ok=True)`` in as many system calls as there are missing
+    directories, plus one (makedirs first stats each parent)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+    except FileNotFoundError:
+        parent = os.path.dirname(path.rstrip(os.sep))
+        if not parent or parent == path:
+            raise
+        make_dirs(parent)
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
+
+
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, 'O_CLOEXEC', 0)
 
 
@@ -80,7 +100,7 @@ def write_new_file(path, data, directory=None):
     except FileNotFoundError:
         if directory is None:
             raise
-        os.makedirs(directory, exist_ok=True)
+        make_dirs(directory)
         fd = os.open(path, _CREATE, 0o666)
     try:
         done = os.write(fd, data)  # no memoryview kept: ``data`` may be an mmap closed later
@@ -227,9 +247,9 @@ class Storage(object):
         and (``max_size`` > 0) a home that unpacks to more than ``max_size`` bytes."""
         home = self.jobhome(_record_name(job), host)
         with self._dirs_lock:  # not while remove_job removes an empty <hh> bucket
-            os.makedirs(home, exist_ok=True)
+            make_dirs(home)
             if host is None or host == self.host:  # the event log's directory
-                os.makedirs(self.master_dir(job), exist_ok=True)
+                make_dirs(self.master_dir(job))
         try:
             dirs = unpack_zip(jobhome_zip, home, skip_prefix, max_size)
         except Exception:
