@@ -284,12 +284,14 @@ class Storage(object):
                        if other != home]  # its home on every emulated node
             doomed.append(home)
         with self._dirs_lock:
-            self._trash.discard(doomed)
+            moved = self._trash.move(doomed)
             for d in doomed:  # their <hh> buckets, once empty (a refused pack leaves nothing)
                 try:
                     os.rmdir(os.path.dirname(d))
                 except OSError:
                     pass
+        # the deleting thread starts only now: it would hold up the rmdirs above (the GIL)
+        self._trash.push(moved)
 
     def settle(self, timeout=None):
         """Wait until the directories of purged jobs are really deleted (True when they are)."""
@@ -335,6 +337,15 @@ class Trash(object):
 
     def discard(self, paths):
         """Move each existing directory in ``paths`` into the trash and have it deleted."""
+        self.push(self.move(paths))
+
+    def push(self, moved):
+        """Have the directories :meth:`move` moved deleted."""
+        if moved:
+            self._push(moved)
+
+    def move(self, paths):
+        """Move each existing directory in ``paths`` into the trash; the new paths."""
         moved = []
         for path in paths:
             target = os.path.join(self.directory, '%d-%d' % (os.getpid(), next(self._count)))
@@ -353,8 +364,7 @@ class Trash(object):
                 shutil.rmtree(path, ignore_errors=True)
                 continue
             moved.append(target)
-        if moved:
-            self._push(moved)
+        return moved
 
     def _push(self, paths):
         with self._cond:
