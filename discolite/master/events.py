@@ -121,8 +121,9 @@ class EventLog(object):
                 report = self._flush()
         if report is not None:
             self._report(report)
-        for listener in list(self.listeners):
-            listener(line)
+        if self.listeners:
+            for listener in list(self.listeners):
+                listener(line)
 
     def due(self):
         """Seconds until pending lines should be written (None: nothing pending)."""
