@@ -154,6 +154,8 @@ class Storage(object):
         for d in (self.disco_data, self.master_root, self.ddfs_root):
             os.makedirs(d, exist_ok=True)
         self._index_dirs = {}     # job name -> (its .disco directory, its URL prefix)
+        self._homes_on = set(self.hosts())  # nodes that have had a job home here (purge
+        #                                     looks there, without listing the directory)
         self.home_dirs = {}       # job home just made -> the directories in it (see
         #                           create_jobhome; taken by the scheduler)
         self._trash = Trash(os.path.join(self.root, 'trash'))
@@ -246,6 +248,7 @@ class Storage(object):
         """Write the jobfile and unpack the job home zip, refusing entries that escape it
         and (``max_size`` > 0) a home that unpacks to more than ``max_size`` bytes."""
         home = self.jobhome(_record_name(job), host)
+        self._homes_on.add(host or self.host)
         with self._dirs_lock:  # not while remove_job removes an empty <hh> bucket
             make_dirs(home)
             if host is None or host == self.host:  # the event log's directory
@@ -279,7 +282,8 @@ class Storage(object):
         doomed = [self.master_dir(name)]
         if data:
             home = self.jobhome(name)
-            doomed += [other for other in (self.jobhome(name, host) for host in self.hosts()
+            doomed += [other for other in (self.jobhome(name, host)
+                                           for host in sorted(self._homes_on)
                                            if host != self.host)
                        if other != home]  # its home on every emulated node
             doomed.append(home)
