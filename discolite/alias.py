@@ -115,7 +115,8 @@ def uninstall():
     if _finder is not None:
         while _finder in sys.meta_path:
             sys.meta_path.remove(_finder)
-    for name in [n for n in list(sys.modules) if _target_name(n) is not None]:
+    prefix = ALIAS + '.'  # (what _target_name accepts, without a call per module)
+    for name in [n for n in list(sys.modules) if n == ALIAS or n.startswith(prefix)]:
         if is_alias_module(sys.modules.get(name)):
             del sys.modules[name]
     importlib.invalidate_caches()

@@ -31,7 +31,7 @@ class Disco(object):
 
     def __init__(self, master=None, settings=None, proxy=None):
         self.settings = settings or DiscoSettings()
-        self.proxy = proxy or self.settings['DISCO_PROXY']
+        self._proxy = proxy or None  # DISCO_PROXY is looked up when first needed (see proxy)
         self._given = master
         master = master or self.settings['DISCO_MASTER']
         if master and master.startswith('disco://'):
@@ -42,6 +42,18 @@ class Disco(object):
         if self._given:
             from discolite.settings import note_client_master
             note_client_master(self._master)
+
+    @property
+    def proxy(self):
+        """The proxy given, else DISCO_PROXY.  Looked up on first use: a job's tasks each
+        unpickle a Disco client that never needs it (nor the settings file read for it)."""
+        if self._proxy is None:
+            self._proxy = self.settings['DISCO_PROXY']
+        return self._proxy
+
+    @proxy.setter
+    def proxy(self, value):
+        self._proxy = value
 
     @property
     def master(self):

@@ -24,15 +24,32 @@ def ensure_path(path):
         os.makedirs(d, exist_ok=True)
 
 
+_made = [None]  # the directory make_dir has just made (see AtomicFile)
+
+
 def make_dir(path):
     """``os.makedirs(path, exist_ok=True)``, in one system call when the parent exists."""
+    _made[0] = None
+    _make_dir(path)
+    _made[0] = path
+
+
+def _make_dir(path):
     try:
         os.mkdir(path)
     except FileExistsError:
         if not os.path.isdir(path):
             raise
     except FileNotFoundError:
-        os.makedirs(path, exist_ok=True)
+        parent = os.path.dirname(path.rstrip(os.sep))
+        if not parent or parent == path:
+            raise
+        _make_dir(parent)  # a task's directory: mostly its <hh> bucket is all that is missing
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
 
 
 # The directory where free space was last asked for, when, and how much there was: a task
@@ -67,10 +84,12 @@ class AtomicFile(object):
         self.sync = sync
         self.final_size = None
         directory = os.path.dirname(self.partial)
-        if directory and not os.path.isdir(directory):
-            make_dir(directory)
+        made, _made[0] = _made[0], None
+        if directory and directory != made and not os.path.isdir(directory):
+            make_dir(directory)  # (a task's Output has just made its directory, as a rule)
         ensure_free_space(self.partial)
-        self._fd = open(self.partial, 'wb')
+        # an explicit buffer size: no isatty() system call on a file that never is one
+        self._fd = open(self.partial, 'wb', buffering=io.DEFAULT_BUFFER_SIZE)
         self.write = self._fd.write
 
     @property

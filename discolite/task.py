@@ -8,8 +8,18 @@ from discolite import dPickle
 from discolite.error import DiscoError
 
 
+_HEXHASHES = {}  # str -> hexhash(str): job names and task uids are hashed again and again
+
+
 def hexhash(s):
     """The first two hex digits of ``md5(s)`` (a str is UTF-8 encoded): a directory fan-out."""
+    if type(s) is str:
+        known = _HEXHASHES.get(s)
+        if known is None:
+            if len(_HEXHASHES) >= 4096:
+                _HEXHASHES.clear()
+            known = _HEXHASHES[s] = hashlib.md5(s.encode('utf-8')).hexdigest()[:2]
+        return known
     if isinstance(s, str):
         s = s.encode('utf-8')
     return hashlib.md5(s).hexdigest()[:2]

@@ -85,8 +85,12 @@ class EventLog(object):
     def __init__(self, path):
         import threading
         self.path = path
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        try:  # the job's master directory is made with its job home, as a rule
+            self.fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self.fd = os.open(path, flags, 0o644)
         self.written = os.fstat(self.fd).st_size
         self.pending = []
         self.since = None
@@ -117,8 +121,9 @@ class EventLog(object):
                 report = self._flush()
         if report is not None:
             self._report(report)
-        for listener in list(self.listeners):
-            listener(line)
+        if self.listeners:
+            for listener in list(self.listeners):
+                listener(line)
 
     def due(self):
         """Seconds until pending lines should be written (None: nothing pending)."""

@@ -204,7 +204,7 @@ class _CallerState(object):
             os.chdir(jobhome)
             sys.path[:] = [os.path.join(jobhome, p) for p in pythonpath] + self.path
             self.home = (jobhome, tuple(pythonpath))
-            self.homes.add(os.path.realpath(jobhome) + os.sep)
+            self.homes.add(jobhome)  # resolved by restore(), if a module was imported
 
     def restore(self):
         from discolite import alias
@@ -216,11 +216,15 @@ class _CallerState(object):
             alias.uninstall()
         sys.path[:] = self.path
         os.chdir(self.cwd)
-        prefixes = tuple(self.homes)
-        if prefixes:
+        prefixes = None
+        if self.homes:
             for name in set(sys.modules) - self.modules:
                 file = getattr(sys.modules.get(name), '__file__', None) or ''
-                if file and os.path.realpath(file).startswith(prefixes):
+                if not file:
+                    continue
+                if prefixes is None:
+                    prefixes = tuple(os.path.realpath(h) + os.sep for h in self.homes)
+                if os.path.realpath(file).startswith(prefixes):
                     del sys.modules[name]
 
 

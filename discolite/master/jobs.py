@@ -110,6 +110,8 @@ class JobRecord(object):
         self.force_local = bool(scheduler.get('force_local')) and self.classic
         self.force_remote = bool(scheduler.get('force_remote')) and self.classic
         self.homes = {}                   # node -> (job home, jobfile) where it is unpacked
+        self.index_entries = {}           # index URL -> its lines, for a small shuffle the
+        #                                   master does (shuffle.plan reads each once)
         self.seq = 0
         self.reason = None                # [event messages] that killed it: FATAL, or WARNING+ERROR
 

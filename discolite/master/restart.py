@@ -19,6 +19,7 @@ import time
 
 from discolite.error import DiscoError
 from discolite.master import names
+from discolite.master.storage import write_new_file
 
 LOCK = 'master.lock'
 STATE = 'state.json'
@@ -69,8 +70,8 @@ def save_state(storage, job):
     try:
         directory = storage.master_dir(job)
         tmp = os.path.join(directory, STATE + '.partial')
-        with open(tmp, 'w') as f:
-            json.dump(state, f)
+        text = json.dumps(state)  # the bytes json.dump writes, without its Python loop
+        write_new_file(tmp, text.encode('ascii'))  # ensure_ascii: always ASCII
         os.replace(tmp, os.path.join(directory, STATE))
     except (OSError, ValueError, TypeError):
         pass

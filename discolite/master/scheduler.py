@@ -82,7 +82,7 @@ from discolite.master.nodes import BLACKLIST_AFTER, Nodes, node_names
 from discolite.master import shuffle
 from discolite.master.pool import Pool
 from discolite.master.restart import save_state
-from discolite.master.storage import inside
+from discolite.master.storage import index_entries as storage_index_entries, inside
 
 CLASSIC_WORKER = 'lib/discolite/'
 
@@ -339,6 +339,9 @@ class Scheduler(object):
         """Job-home directories listed in the job's PYTHONPATH (computed once per job)."""
         paths = [p for p in job.pack.jobenvs.get('PYTHONPATH', 'lib').split(':')
                  if p and not os.path.isabs(p) and '..' not in p.split('/')]
+        dirs = self.storage.home_dirs.pop(job.jobhome, None)
+        if dirs is not None:  # the home was just unpacked: its directories are known
+            return [p for p in paths if os.path.normpath(p) in dirs]
         return [p for p in paths if os.path.isdir(os.path.join(job.jobhome, p))]
 
     # ------------------------------------------------------------------ stages
@@ -822,6 +825,14 @@ class Scheduler(object):
                 url = self.storage.write_index(job.name, task.stage, task.taskid, local,
                                                task.node)
             items.append(groupings.DirItem(url, task.node, [o[0] for o in local]))
+            if job.shuffle_here and len(job.tasks) <= shuffle.MAX_INPUTS and \
+                    job.stage_index + 1 < len(job.pipeline) and \
+                    job.pipeline[job.stage_index + 1][0] in shuffle.SHUFFLE_STAGES:
+                # what a small shuffle the master does will read back (shuffle.plan)
+                entries = storage_index_entries(task.node, self.storage.index_location(
+                    job.name, task.node)[1], local)
+                if entries is not None:
+                    job.index_entries[url] = entries
         items.extend(groupings.DataItem(label, size, [url], groupings.host_of(url))
                      for label, url, size in task.outputs if not job.classic and '://' in url)
         return items
@@ -918,6 +929,7 @@ class Scheduler(object):
         save_state(self.storage, job)  # what a restarted master reloads
         self.active.pop(job.name, None)
         job.tasks = []  # task records are not needed once the job has ended
+        job.index_entries = {}
         job.ready.clear()
         job.delayed = []
         self.changed.notify_all()

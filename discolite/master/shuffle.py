@@ -18,6 +18,7 @@ holding at most :data:`MAX_BYTES` in at most :data:`MAX_INPUTS` inputs.
 import os
 
 from discolite import util
+from discolite.master.storage import write_new_file
 
 SHUFFLE_STAGES = ('map_shuffle', 'reduce_shuffle')
 MAX_INPUTS = 64
@@ -39,12 +40,16 @@ def plan(task):
 def _plan(task):
     bylabel = {}
     total = 0
+    written = task.job.index_entries
     try:
         for _iid, _label, replicas in task.inputs:
             url = replicas[0]
             if not url.startswith('dir://') or util.local_path(url) is None:
                 return None
-            for label, data_url, size in util.read_index(url):
+            # an index the master has just written (or seen written) is not read back
+            entries = written.pop(url, None)
+            for label, data_url, size in (util.read_index(url) if entries is None
+                                          else entries):
                 total += size
                 path = util.local_path(data_url)
                 if total > MAX_BYTES or path is None:
@@ -53,6 +58,20 @@ def _plan(task):
     except Exception:
         return None  # unreadable here: the pool task will report it as Disco's worker would
     return bylabel
+
+
+def _read(path):
+    """The bytes of the file ``path`` (a small one: one read, no file object)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, MAX_BYTES + 1)
+            if not chunk:
+                return b''.join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
 
 
 def run(scheduler, task, bylabel, payload):
@@ -65,13 +84,10 @@ def run(scheduler, task, bylabel, payload):
         for label in sorted(bylabel):
             relpath = node_task.path('%s-%s-%d' % (task.stage, node_task.group, label))
             path = os.path.join(task.jobhome, relpath)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path + '.partial', 'wb') as out:
-                for source in bylabel[label]:
-                    with open(source, 'rb') as src:
-                        out.write(src.read())  # at most MAX_BYTES in all
+            data = b''.join([_read(source) for source in bylabel[label]])  # <= MAX_BYTES
+            write_new_file(path + '.partial', data, os.path.dirname(path))
             os.rename(path + '.partial', path)
-            outputs.append([label, relpath, os.path.getsize(path)])
+            outputs.append([label, relpath, len(data)])
     except Exception as e:  # recoverable, as a DataError or OSError in a worker would be
         scheduler.handle(task, 'ERROR', 'discolite master shuffle: %s: %s'
                          % (type(e).__name__, e))

@@ -23,6 +23,20 @@ def index_name(stage, taskid):
     return '%s-%d-%d.results' % (stage, taskid, int(time.time() * 1e6))
 
 
+def index_entries(host, prefix, outputs):
+    """``(label, url, size)`` of each line of the index file of ``outputs``, as
+    ``util.read_index`` yields them back; None when reading might give something else
+    (a URL with white space or non-ASCII in it)."""
+    data = 'disco://%s/%s/' % (host, prefix)
+    entries = []
+    for label, path, size in outputs:
+        url = path if '://' in path else data + path
+        if not url.isascii() or url.split() != [url]:
+            return None
+        entries.append((label, url, size))
+    return entries
+
+
 def write_index_file(directory, host, prefix, name, outputs):
     """Write ``outputs`` (``(label, path, size)``, paths relative to the job home or URLs)
     as the index file ``directory/name``; returns its ``dir://`` URL.
@@ -35,13 +49,16 @@ def write_index_file(directory, host, prefix, name, outputs):
                     for label, path, size in outputs])
     path = os.path.join(directory, name)
     try:
-        try:
-            f = open(path, 'w')
-        except FileNotFoundError:  # the job's first index (directories made once per job)
-            os.makedirs(directory, exist_ok=True)
-            f = open(path, 'w')
-        with f:
-            f.write(text)
+        if text.isascii():  # every index of discolite's own jobs: no text layer
+            write_new_file(path, text.encode('ascii'), directory)
+        else:
+            try:
+                f = open(path, 'w')
+            except FileNotFoundError:  # the job's first index
+                os.makedirs(directory, exist_ok=True)
+                f = open(path, 'w')
+            with f:
+                f.write(text)
     except OSError as e:  # say which file (a full disk)
         try:
             os.unlink(path)
@@ -49,6 +66,48 @@ def write_index_file(directory, host, prefix, name, outputs):
             pass
         raise OSError(e.errno, e.strerror, path)
     return 'dir://%s/%s/.disco/%s' % (host, prefix, name)
+
+
+def make_dirs(path):
+    """``os.makedirs(path, exist_ok=True)`` in as many system calls as there are missing
+    directories, plus one (makedirs first stats each parent)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+    except FileNotFoundError:
+        parent = os.path.dirname(path.rstrip(os.sep))
+        if not parent or parent == path:
+            raise
+        make_dirs(parent)
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, 'O_CLOEXEC', 0)
+
+
+def write_new_file(path, data, directory=None):
+    """Write ``data`` (bytes) as the file ``path``, as ``open(path, 'wb')`` would (mode 0666
+    less the umask), in three system calls instead of the six of a Python file object;
+    with ``directory``, that directory is made when missing (the job's first file there)."""
+    try:
+        fd = os.open(path, _CREATE, 0o666)
+    except FileNotFoundError:
+        if directory is None:
+            raise
+        make_dirs(directory)
+        fd = os.open(path, _CREATE, 0o666)
+    try:
+        done = os.write(fd, data)  # no memoryview kept: ``data`` may be an mmap closed later
+        while done < len(data):
+            done += os.write(fd, data[done:])
+    finally:
+        os.close(fd)
 
 
 class UnsafeJobHome(ValueError):
@@ -124,6 +183,10 @@ class Storage(object):
         for d in (self.disco_data, self.master_root, self.ddfs_root):
             os.makedirs(d, exist_ok=True)
         self._index_dirs = {}     # job name -> (its .disco directory, its URL prefix)
+        self._homes_on = set(self.hosts())  # nodes that have had a job home here (purge
+        #                                     looks there, without listing the directory)
+        self.home_dirs = {}       # job home just made -> the directories in it (see
+        #                           create_jobhome; taken by the scheduler)
         self._trash = Trash(os.path.join(self.root, 'trash'))
         self._dirs_lock = threading.Lock()
 
@@ -214,19 +277,23 @@ class Storage(object):
         """Write the jobfile and unpack the job home zip, refusing entries that escape it
         and (``max_size`` > 0) a home that unpacks to more than ``max_size`` bytes."""
         home = self.jobhome(_record_name(job), host)
+        self._homes_on.add(host or self.host)
         with self._dirs_lock:  # not while remove_job removes an empty <hh> bucket
-            os.makedirs(home, exist_ok=True)
+            make_dirs(home)
             if host is None or host == self.host:  # the event log's directory
-                os.makedirs(self.master_dir(job), exist_ok=True)
+                make_dirs(self.master_dir(job))
         try:
-            unpack_zip(jobhome_zip, home, skip_prefix, max_size)
+            dirs = unpack_zip(jobhome_zip, home, skip_prefix, max_size)
         except Exception:
             shutil.rmtree(home, ignore_errors=True)
             raise
+        if dirs is not None:  # a fresh home holds only what the zip made
+            if len(self.home_dirs) > 100:
+                self.home_dirs.clear()
+            self.home_dirs[home] = dirs
         jobfile = os.path.join(home, 'jobfile')
-        with open(jobfile, 'wb') as f:
-            f.write(packbytes)
-        open(os.path.join(home, '.jobhome'), 'w').close()
+        write_new_file(jobfile, packbytes)
+        write_new_file(os.path.join(home, '.jobhome'), b'')
         return home, jobfile
 
     def remove_job(self, job, data=True):
@@ -244,16 +311,20 @@ class Storage(object):
         doomed = [self.master_dir(name)]
         if data:
             home = self.jobhome(name)
-            doomed += [self.jobhome(name, host) for host in self.hosts()
-                       if self.jobhome(name, host) != home]  # its home on every emulated node
+            doomed += [other for other in (self.jobhome(name, host)
+                                           for host in sorted(self._homes_on)
+                                           if host != self.host)
+                       if other != home]  # its home on every emulated node
             doomed.append(home)
         with self._dirs_lock:
-            self._trash.discard(doomed)
+            moved = self._trash.move(doomed)
             for d in doomed:  # their <hh> buckets, once empty (a refused pack leaves nothing)
                 try:
                     os.rmdir(os.path.dirname(d))
                 except OSError:
                     pass
+        # the deleting thread starts only now: it would hold up the rmdirs above (the GIL)
+        self._trash.push(moved)
 
     def settle(self, timeout=None):
         """Wait until the directories of purged jobs are really deleted (True when they are)."""
@@ -299,6 +370,15 @@ class Trash(object):
 
     def discard(self, paths):
         """Move each existing directory in ``paths`` into the trash and have it deleted."""
+        self.push(self.move(paths))
+
+    def push(self, moved):
+        """Have the directories :meth:`move` moved deleted."""
+        if moved:
+            self._push(moved)
+
+    def move(self, paths):
+        """Move each existing directory in ``paths`` into the trash; the new paths."""
         moved = []
         for path in paths:
             target = os.path.join(self.directory, '%d-%d' % (os.getpid(), next(self._count)))
@@ -317,8 +397,7 @@ class Trash(object):
                 shutil.rmtree(path, ignore_errors=True)
                 continue
             moved.append(target)
-        if moved:
-            self._push(moved)
+        return moved
 
     def _push(self, paths):
         with self._cond:
@@ -400,9 +479,12 @@ def unpack_zip(data, dest, skip_prefix=None, max_size=0):
 
     A client submits the same job home again and again (the library zip, plus the same
     module): what its checks found and the (small) entries to write are kept for the
-    last few zips, compared byte for byte, so the zip is not parsed again."""
+    last few zips, compared byte for byte, so the zip is not parsed again.
+
+    Returns the directories the entries made in ``dest`` (relative, normalised; ``.`` is
+    ``dest``), or None when the zip was extracted without a plan."""
     if not data:
-        return
+        return frozenset(['.'])
     plan = None
     for known, skip, known_plan in _PLANS:
         if skip == skip_prefix and len(known) == len(data) and known == data:
@@ -413,7 +495,7 @@ def unpack_zip(data, dest, skip_prefix=None, max_size=0):
     if plan is not None:
         if max_size and sum(len(c) for _n, c, _m in plan if c is not None) > max_size:
             raise _too_large(max_size)
-        base = os.path.realpath(dest)
+        base = os.path.realpath(dest) if plan else None
         for name, content, mode in plan:
             target = _target(base, name)
             if content is None:
@@ -424,8 +506,32 @@ def unpack_zip(data, dest, skip_prefix=None, max_size=0):
                 out.write(content)
             if mode & 0o100:
                 os.chmod(target, 0o755)
-        return
+        return _plan_dirs(plan)
     _extract(data, dest, skip_prefix, max_size)
+    return None
+
+
+_DIRS = {}  # id(plan) -> (plan, the directories it makes)
+
+
+def _plan_dirs(plan):
+    """The directories (relative, normalised, and ``.``) that writing ``plan`` makes."""
+    known = _DIRS.get(id(plan))
+    if known is not None and known[0] is plan:
+        return known[1]
+    dirs = {'.'}
+    for name, content, _mode in plan:
+        path = os.path.normpath(name)
+        if content is not None:
+            path = os.path.dirname(path)
+        while path and path not in dirs:
+            dirs.add(path)
+            path = os.path.dirname(path)
+    dirs = frozenset(dirs)
+    if len(_DIRS) >= 8:
+        _DIRS.clear()
+    _DIRS[id(plan)] = (plan, dirs)
+    return dirs
 
 
 def _target(base, name):

@@ -409,7 +409,9 @@ def _node_settings(task):
     """Started as an executable, a task knows its node only from the TASK payload: make
     ``disco://<its host>/disco/...`` local files and other hosts reachable at its DISCO_PORT."""
     from discolite import util
-    key = (task.host, task.disco_data, task.ddfs_data, os.getcwd())
+    relative = not (os.path.isabs(task.disco_data or '') and
+                    os.path.isabs(task.ddfs_data or '/'))  # (the master sends absolute ones)
+    key = (task.host, task.disco_data, task.ddfs_data, os.getcwd() if relative else None)
     if key == _registered[0] and _registered[1] in util._local_roots:
         pass  # the same node as the last task's, still registered: no need to stat it again
     elif task.host and task.disco_data and os.path.isdir(task.disco_data):
@@ -496,10 +498,19 @@ class _SlimUnpickler(dPickle.Unpickler):
 def _read_jobdata(jobfile):
     """The jobdata field of a job pack file, read alone (the rest holds every input)."""
     from discolite.job import JobPack
-    with open(jobfile, 'rb') as f:
-        offsets = JobPack.offsets(f)
-        f.seek(offsets[3])
-        return f.read()
+    fd = os.open(jobfile, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0))
+    try:  # two reads at known offsets: no file object, no seeks
+        header = os.pread(fd, JobPack.HEADER_SIZE, 0)
+        offsets = JobPack.offsets(io.BytesIO(header))
+        chunks, at = [], offsets[3]
+        while True:
+            chunk = os.pread(fd, 1 << 20, at)
+            if not chunk:
+                return b''.join(chunks)
+            chunks.append(chunk)
+            at += len(chunk)
+    finally:
+        os.close(fd)
 
 
 def _standard_shuffle(job, jobargs):

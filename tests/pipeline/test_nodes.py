@@ -221,3 +221,31 @@ def test_placement_rules():
     for node in nodes:
         node.running = node.slots
     assert place(_Task(['n3'])) is None and not nodes.has_free_slot()
+
+
+def test_purge_deletes_the_job_home_on_every_node(tmp_path):
+    """A job's home is unpacked on each node that ran one of its tasks; purge deletes
+    every copy (and a job home made by an earlier master on the same data dir)."""
+    import os
+    from discolite.master import names
+    data = str(tmp_path / 'data')
+    with Master(DISCOLITE_NODES=3, DISCOLITE_WORKERS=1, DISCOLITE_DATA=data) as master:
+        disco = Disco(master.url)
+        inputs = [['raw://a'], ['raw://b'], ['raw://c'], ['raw://a'], ['raw://b'], ['raw://c']]
+        job = pipejobs.SECOND['split'](master=disco).run(input=inputs)
+        list(result_iterator(job.wait(poll_interval=POLL)))
+        name = names.JobName(job.name)
+        homes = [master.storage.jobhome(name, 'node%d' % i) for i in (1, 2, 3)]
+        assert sum(os.path.isdir(h) for h in homes) >= 2
+        job2 = pipejobs.SECOND['split'](master=disco).run(input=inputs)
+        job2.wait(poll_interval=POLL)
+        job.purge()
+        assert master.storage.settle(30)
+        assert not any(os.path.exists(h) for h in homes)
+    with Master(DISCOLITE_NODES=3, DISCOLITE_WORKERS=1, DISCOLITE_DATA=data) as master:
+        name = names.JobName(job2.name)
+        homes = [master.storage.jobhome(name, 'node%d' % i) for i in (1, 2, 3)]
+        assert sum(os.path.isdir(h) for h in homes) >= 2
+        Disco(master.url).purge(job2.name)
+        assert master.storage.settle(30)
+        assert not any(os.path.exists(h) for h in homes)

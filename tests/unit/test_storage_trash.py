@@ -100,3 +100,19 @@ def test_a_job_home_unpacked_again_from_what_was_kept(tmp_path):
     with pytest.raises(UnsafeJobHome):
         unpack_zip(evil, str(tmp_path / '5'))
     assert not (tmp_path / 'mod.py').exists()
+
+
+def test_unpack_zip_names_the_directories_it_made(tmp_path):
+    """What unpack_zip says it made (the scheduler puts those of the job's PYTHONPATH on
+    sys.path without a stat each) is exactly the directories found on disk."""
+    from discolite.master.storage import unpack_zip
+    data = _zip([('lib/discolite/x.py', b'skip'), ('lib/mod.py', b''), ('a/b/c/d.py', b''),
+                 ('e/', b''), ('a//f/g.txt', b''), ('top.py', b'')])
+    for n, skip in enumerate(('lib/discolite/', None)):
+        dest = str(tmp_path / str(n))
+        made = unpack_zip(data, dest, skip_prefix=skip)
+        on_disk = {'.'} | {os.path.relpath(d, dest) for d, _dirs, _files in os.walk(dest)}
+        assert made == on_disk
+        made = unpack_zip(data, dest + 'again', skip_prefix=skip)  # the kept plan
+        assert made == on_disk
+    assert unpack_zip(b'', str(tmp_path / 'empty')) == {'.'}
