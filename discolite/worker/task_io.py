@@ -519,7 +519,8 @@ def _hunk_records_each(data):
     """
     out = []
     append = out.append
-    pos, end = 0, len(data)
+    last = pos = 0
+    end = len(data)
     head, tail = _BKEY_HEAD, _BKEY_TAIL
     key_at, tail_len = len(head) + 4, len(tail)
     startswith = data.startswith
@@ -550,11 +551,13 @@ def _hunk_records_each(data):
             if not startswith(_REC_END, stop) or not key.isascii():
                 break
             append((key, value))
-            pos = stop + 4
+            last, pos = pos, stop + 4
         if pos < end:
             f = io.BytesIO(data)
-            f.seek(pos)
+            f.seek(last)
             load = _Unpickler(f).load
+            if out:  # read the last record again: its memo is the one the rest may refer to
+                load()
             while True:
                 append(load())
     except EOFError:
