@@ -185,13 +185,23 @@ def _pooled_target(url):
         port = parts.port or 80
     except ValueError:
         return None   # urllib reports it
-    proxies = urllib.request.getproxies()
-    if proxies.get('http') and not urllib.request.proxy_bypass(parts.hostname):
-        return None
+    if _proxy_variables():
+        proxies = urllib.request.getproxies()
+        if proxies.get('http') and not urllib.request.proxy_bypass(parts.hostname):
+            return None
     path = parts.path or '/'
     if parts.query:
         path += '?' + parts.query
     return parts.hostname, port, path
+
+
+def _proxy_variables():
+    """Whether the environment has a ``*_proxy`` variable (of any case), as urllib reads
+    them: a few us, where ``urllib.request.getproxies()`` costs ~130 us for every input."""
+    environ = getattr(os, 'environb', None)
+    if environ is None:
+        return b'_proxy\0' in ('\0'.join(os.environ) + '\0').lower().encode('utf-8', 'replace')
+    return b'_proxy\0' in (b'\0'.join(environ) + b'\0').lower()
 
 
 def _take(host, port, timeout):

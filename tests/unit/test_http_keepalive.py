@@ -204,6 +204,13 @@ def test_connection_refused_after_a_kept_connection(raw_server):
 
 
 def test_proxy_settings_go_through_urllib(monkeypatch):
+    for name in list(os.environ):
+        if name.lower().endswith('_proxy'):
+            monkeypatch.delenv(name)
+    assert scheme_http._pooled_target('http://h/x') == ('h', 80, '/x')
+    monkeypatch.setenv('Http_Proxy', 'http://127.0.0.1:9')   # urllib reads any case
+    assert scheme_http._pooled_target('http://h/x') is None
+    monkeypatch.delenv('Http_Proxy')
     monkeypatch.setenv('http_proxy', 'http://127.0.0.1:9')
     monkeypatch.delenv('no_proxy', raising=False)
     monkeypatch.delenv('NO_PROXY', raising=False)
