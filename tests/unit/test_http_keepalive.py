@@ -1,4 +1,5 @@
 """http:// inputs on kept-alive connections (scheme_http) and the keep-alive TestServer."""
+import io
 import os
 import socket
 import socketserver
@@ -7,10 +8,12 @@ import time
 import urllib.request
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from discolite.error import CommError
 from discolite.schemes import scheme_http
-from discolite.test import FailedReply, TestServer
+from discolite.test import FailedReply, TestServer, handler
 from discolite.worker import task_io
 from discolite.worker.task_io import StreamCombiner
 
@@ -296,3 +299,43 @@ def test_test_server_one_thread_per_connection_not_per_request():
     finally:
         scheme_http.close_idle()
         server.stop()
+
+
+def parsed(handler_class, raw):
+    """What the handler's parse_request makes of the request bytes ``raw``."""
+    h = handler_class.__new__(handler_class)
+    h.rfile = io.BytesIO(raw)
+    h.wfile = io.BytesIO()
+    h.client_address = ('127.0.0.1', 0)
+    h.request_version = None
+    h.raw_requestline = h.rfile.readline(65537)
+    ok = h.parse_request()
+    headers = getattr(h, 'headers', None)
+    return (ok, h.command, getattr(h, 'path', None), h.request_version, h.close_connection,
+            headers.items() if headers is not None else None,
+            headers.get_payload() if headers is not None else None,
+            h.wfile.getvalue().split(b'\r\n')[0], h.rfile.read())
+
+
+header_line = st.one_of(
+    st.tuples(st.sampled_from(['Host', 'Connection', 'connection', 'X-A', 'Expect',
+                               'Accept-Encoding', 'From', 'a b', '', ' Cont']),
+              st.sampled_from([':', ': ', ':\t', ' :', '']),
+              st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=12),
+              st.sampled_from(['\r\n', '\n'])).map(lambda t: ''.join(t)),
+    st.sampled_from(['Connection: close\r\n', 'Connection: keep-alive\r\n',
+                     'Expect: 100-continue\r\n', '\tcontinued\r\n', 'X: a\rb\r\n']))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(['GET /a//b?c=d HTTP/1.1', 'GET //x HTTP/1.1', 'GET / HTTP/1.0',
+                        'POST /x HTTP/1.1', 'GET /x', 'GET /x HTTP/1.1 extra', 'BAD']),
+       st.lists(header_line, max_size=6), st.sampled_from(['\r\n', '\n', '', 'rest']))
+def test_lean_request_parse_equals_the_standard_one(requestline, lines, end):
+    from http.server import BaseHTTPRequestHandler
+    fast = handler(lambda path: path)
+
+    class Standard(fast):
+        parse_request = BaseHTTPRequestHandler.parse_request
+    raw = (requestline + '\r\n' + ''.join(lines) + end).encode('iso-8859-1') + b'BODY'
+    assert parsed(fast, raw) == parsed(Standard, raw)
