@@ -415,6 +415,13 @@ def _hunks(stream, size, url, ignore_corrupt):
             if ignore_corrupt:
                 return
             raise DataError("Truncated data at {0} bytes".format(start + 14 + len(hunk)), url)
+        memo_key = None
+        if hunk_size <= HUNK_MEMO_BYTES:
+            memo_key = rest + hunk
+            records = _HUNK_MEMO.get(memo_key)
+            if records is not None:
+                yield records
+                continue
         try:
             data = decompress(hunk) if is_compressed else hunk
             if checksum != (crc32(data) & 0xffffffff):
@@ -424,10 +431,36 @@ def _hunks(stream, size, url, ignore_corrupt):
                 continue
             raise DataError("Corrupted data between bytes {0}-{1}: {2}"
                             .format(start, start + 14 + hunk_size, e), url)
-        records, error = _hunk_records(data)
+        records = _piece_records(data)
+        if records is None:
+            records, error = _hunk_records_each(data)
+            if error is not None:
+                yield records
+                raise error  # after the records before it, as a record-by-record reader
+            if records:
+                memo_key = None   # records the unpickler made may be mutable: not shared
+        if memo_key is not None:
+            _memo_hunk(memo_key, records)
         yield records
-        if error is not None:  # after the records before it, as a record-by-record reader
-            raise error
+
+
+# Small hunks seen again, byte for byte (header included), give the same records: a job
+# of many small map tasks with the same output (Disco's test_50k: 50,000 hunks of 200
+# identical records per label, and as many end-of-stream hunks) decodes each kind once.
+# Only records of immutable tuples (bytes key, int value) are kept, so sharing them is
+# invisible; the memo is bounded in entries and records.
+HUNK_MEMO_BYTES = 4096
+HUNK_MEMO_RECORDS = 1 << 18
+_HUNK_MEMO = {}
+_memo_size = [0]
+
+
+def _memo_hunk(key, records):
+    if _memo_size[0] + len(records) > HUNK_MEMO_RECORDS or len(_HUNK_MEMO) >= 1024:
+        _HUNK_MEMO.clear()
+        _memo_size[0] = 0
+    _HUNK_MEMO[key] = records
+    _memo_size[0] += len(records)
 
 
 _unpack_I_from = struct.Struct('<I').unpack_from
@@ -493,6 +526,15 @@ def _hunk_records(data):
     pieces whose length prefix does not fit them).  Anything else is read record after
     record by :func:`_hunk_records_each`.
     """
+    records = _piece_records(data)
+    if records is not None:
+        return records, None
+    return _hunk_records_each(data)
+
+
+def _piece_records(data):
+    """The records of ``data`` split at the separators (see :func:`_hunk_records`), or
+    None when it is not made only of fast-shaped records (or is not worth trying)."""
     if _skip[0]:
         _skip[0] -= 1
     elif data.startswith(_BKEY_HEAD) and data.endswith(_REC_END):
@@ -505,8 +547,8 @@ def _hunk_records(data):
         else:
             if (_misses[0] - before) * 4 > len(records):  # mostly new records: not worth it
                 _skip[0] = 16
-            return records, None
-    return _hunk_records_each(data)
+            return records
+    return None
 
 
 def _hunk_records_each(data):
@@ -519,7 +561,8 @@ def _hunk_records_each(data):
     """
     out = []
     append = out.append
-    pos, end = 0, len(data)
+    last = pos = 0
+    end = len(data)
     head, tail = _BKEY_HEAD, _BKEY_TAIL
     key_at, tail_len = len(head) + 4, len(tail)
     startswith = data.startswith
@@ -550,11 +593,13 @@ def _hunk_records_each(data):
             if not startswith(_REC_END, stop) or not key.isascii():
                 break
             append((key, value))
-            pos = stop + 4
+            last, pos = pos, stop + 4
         if pos < end:
             f = io.BytesIO(data)
-            f.seek(pos)
+            f.seek(last)
             load = _Unpickler(f).load
+            if out:  # read the last record again: its memo is the one the rest may refer to
+                load()
             while True:
                 append(load())
     except EOFError:

@@ -474,3 +474,48 @@ def test_free_space_is_asked_again_when_it_may_have_run_out(tmp_path, monkeypatc
     with pytest.raises(DataError):
         AtomicFile(path)
     assert not os.path.exists(path + '.partial')
+
+
+def stream_of(parts):
+    """One stream of the given record lists, each written as its own small v1 stream."""
+    out = io.BytesIO()
+    for recs in parts:
+        w = DiscoOutputStream(out)
+        for rec in recs:
+            w.append(rec)
+        w.close()
+    return out.getvalue()
+
+
+hunk_contents = st.lists(st.one_of(fast_shaped, fast_shaped,
+                                   st.tuples(st.binary(max_size=3), st.lists(st.integers(), max_size=2)),
+                                   st.tuples(st.text(max_size=3), st.integers())), max_size=6)
+
+
+@settings(max_examples=200)
+@given(st.lists(hunk_contents, min_size=1, max_size=4), st.lists(st.integers(0, 3), max_size=12))
+def test_repeated_small_hunks_read_as_without_the_memo(kinds, order):
+    data = stream_of([kinds[i % len(kinds)] for i in order] + kinds)
+    with_memo = list(disco_input_stream(io.BytesIO(data), len(data), 'x'))
+    saved = task_io.HUNK_MEMO_BYTES
+    task_io.HUNK_MEMO_BYTES = -1
+    try:
+        without = list(disco_input_stream(io.BytesIO(data), len(data), 'x'))
+    finally:
+        task_io.HUNK_MEMO_BYTES = saved
+    assert typed(with_memo) == typed(without)
+    # records the unpickler makes (here: lists) are never shared between hunks
+    mutable = [v for _k, v in with_memo if isinstance(v, list)]
+    assert len(set(map(id, mutable))) == len(mutable)
+
+
+def test_memoised_hunk_does_not_hide_a_corrupt_copy():
+    good = stream_of([[(b'ab', 1)] * 50])
+    assert list(disco_input_stream(io.BytesIO(good), None, 'x')) == [(b'ab', 1)] * 50
+    bad = bytearray(good)
+    bad[2] ^= 1   # the checksum of the first hunk
+    with pytest.raises(DataError, match='Checksum'):
+        list(disco_input_stream(io.BytesIO(bytes(bad)), None, 'x'))
+    twice = good[:-len(stream_of([[]]))] + good
+    assert list(disco_input_stream(io.BytesIO(twice), None, 'x')) == [(b'ab', 1)] * 100
+    assert len(task_io._HUNK_MEMO) >= 1
