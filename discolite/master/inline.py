@@ -84,7 +84,7 @@ class InlinePool(object):
     def take(self, job, fresh=True):
         return None if self.slot.task is not None else self.slot
 
-    def serving(self, name):
+    def serving(self, name, host=None):
         return 0  # one slot, always the caller's process: never worth waiting for
 
     def run(self, slot, task, fields, inputs, setup):

@@ -695,9 +695,10 @@ class Pool(object):
             fresh = other
         return fresh
 
-    def serving(self, name):
-        """How many live workers serve job ``name``."""
-        return sum(1 for s in self.slots if s.job == name and not s.retired)
+    def serving(self, name, host=None):
+        """How many live workers serve job ``name`` (last sent a task for node ``host``)."""
+        return sum(1 for s in self.slots if s.job == name and not s.retired and
+                   (host is None or s.loaded == (name, host)))
 
     def idle(self):
         """Slots that may take a task now."""

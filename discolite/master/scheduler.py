@@ -460,7 +460,7 @@ class Scheduler(object):
                         continue
                 slot = None
                 if job.in_pool and not node.failing:
-                    fresh = self._fresh_ok(job, now)
+                    fresh = self._fresh_ok(job, now, node.host)
                     slot = self.pool.take(job, fresh)  # a worker that serves this job, or a fresh one
                     if slot is None:
                         if not fresh and not job.stage_done:  # look again when it may
@@ -485,7 +485,7 @@ class Scheduler(object):
                     self.master.run_external(job, task)
         return next_due
 
-    def _fresh_ok(self, job, now):
+    def _fresh_ok(self, job, now, host):
         """May ``job`` start a fresh worker now, rather than wait for its own?
 
         A fresh worker costs a fork and a first task that pays for every page it
@@ -494,9 +494,10 @@ class Scheduler(object):
         ``_queue_next``).  So a job that has a worker takes another only once the
         stage's tasks have proved long enough to be worth it: ``FRESH_WORTH`` seconds
         of known work per worker it has, or, before any has finished, once the stage
-        is ``FRESH_WAIT`` old.
+        is ``FRESH_WAIT`` old.  Counted per node (``host``, where the task is placed):
+        emulated nodes each get the job's tasks, as a cluster's would.
         """
-        warm = self.pool.serving(job.name)
+        warm = self.pool.serving(job.name, host)
         if not warm or job.stage_start is None:
             return True
         if job.stage_done:
