@@ -30,11 +30,13 @@ _made = [None]  # the directory make_dir has just made (see AtomicFile)
 def make_dir(path):
     """``os.makedirs(path, exist_ok=True)``, in one system call when the parent exists."""
     _made[0] = None
-    _make_dir(path)
+    make_dirs(path)
     _made[0] = path
 
 
-def _make_dir(path):
+def make_dirs(path):
+    """``os.makedirs(path, exist_ok=True)`` in as many system calls as there are missing
+    directories, plus one (makedirs first stats each parent)."""
     try:
         os.mkdir(path)
     except FileExistsError:
@@ -44,7 +46,7 @@ def _make_dir(path):
         parent = os.path.dirname(path.rstrip(os.sep))
         if not parent or parent == path:
             raise
-        _make_dir(parent)  # a task's directory: mostly its <hh> bucket is all that is missing
+        make_dirs(parent)  # a task's directory: mostly its <hh> bucket is all that is missing
         try:
             os.mkdir(path)
         except FileExistsError:

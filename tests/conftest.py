@@ -50,3 +50,15 @@ def local_master():
         yield master
     finally:
         master.close()
+
+
+@pytest.fixture(scope='module')
+def module_master():
+    """An in-process master of the test module's own (2 workers, retries after 10 ms), so
+    that one module's faults and kills cannot hide or cause another's."""
+    from discolite.master import Master
+    master = Master(DISCOLITE_WORKERS=2, DISCOLITE_RETRY_DELAY=0.01)
+    try:
+        yield master
+    finally:
+        master.close()

@@ -14,6 +14,7 @@ import threading
 import time
 import zipfile
 
+from discolite.fileutils import make_dirs
 from discolite.master import names
 from discolite.task import hexhash
 
@@ -66,26 +67,6 @@ def write_index_file(directory, host, prefix, name, outputs):
             pass
         raise OSError(e.errno, e.strerror, path)
     return 'dir://%s/%s/.disco/%s' % (host, prefix, name)
-
-
-def make_dirs(path):
-    """``os.makedirs(path, exist_ok=True)`` in as many system calls as there are missing
-    directories, plus one (makedirs first stats each parent)."""
-    try:
-        os.mkdir(path)
-    except FileExistsError:
-        if not os.path.isdir(path):
-            raise
-    except FileNotFoundError:
-        parent = os.path.dirname(path.rstrip(os.sep))
-        if not parent or parent == path:
-            raise
-        make_dirs(parent)
-        try:
-            os.mkdir(path)
-        except FileExistsError:
-            if not os.path.isdir(path):
-                raise
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, 'O_CLOEXEC', 0)

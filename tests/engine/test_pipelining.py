@@ -57,14 +57,9 @@ def marker_map(entry, params):
     yield entry, 1
 
 
-@pytest.fixture
-def master():
-    from discolite.master import Master
-    m = Master(DISCOLITE_WORKERS=2, DISCOLITE_RETRY_DELAY=0.01)
-    try:
-        yield m
-    finally:
-        m.close()
+@pytest.fixture(scope='module')
+def master(module_master):
+    return module_master
 
 
 def test_short_tasks_are_queued_behind_running_ones(master):

@@ -12,7 +12,6 @@ well under three minutes on two cores) and can be left out with
 import pytest
 
 from discolite import Disco
-from discolite.master import Master
 from tests.reliability.helpers import assert_healthy
 
 
@@ -21,12 +20,8 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope='module')
-def master():
-    m = Master(DISCOLITE_WORKERS=2, DISCOLITE_RETRY_DELAY=0.01)
-    try:
-        yield m
-    finally:
-        m.close()
+def master(module_master):
+    return module_master
 
 
 @pytest.fixture

@@ -22,12 +22,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope='module')
-def master():
-    m = Master(DISCOLITE_WORKERS=2, DISCOLITE_RETRY_DELAY=0.01)
-    try:
-        yield m
-    finally:
-        m.close()
+def master(module_master):
+    return module_master
 
 
 def get(master, url):
