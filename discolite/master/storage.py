@@ -131,8 +131,67 @@ def temporary_root():
     10 us to, on some virtual machines, a millisecond (tmpfs: a few us).  Else
     under ``TMPDIR`` (``tempfile``'s choice).  Nothing here needs to outlive the
     master; a directory that must is given with ``DISCOLITE_DATA``/``--data-dir``.
+    Returns ``(root, lock)``: the descriptor whose lock says the root is in use (None
+    where there is no ``flock``); the roots of masters that died are swept first.
     """
-    return tempfile.mkdtemp(prefix='discolite-', dir=temporary_parent())
+    parent = temporary_parent()
+    sweep_temporary_roots(parent)
+    root = tempfile.mkdtemp(prefix='discolite-', dir=parent)
+    return root, _claim(root)
+
+
+TEMPORARY_MARK = '.discolite-temporary'  # in a temporary root: locked while its master lives
+
+
+def _claim(root):
+    """Mark ``root`` as a temporary root and hold its lock (an open descriptor, released
+    by the kernel however this process ends)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock: no sweeping either
+        return None
+    mark = os.path.join(root, TEMPORARY_MARK)
+    fd = os.open(mark + '.new',
+                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0), 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(mark + '.new', mark)  # locked before a sweeper can see it
+    return fd
+
+
+def sweep_temporary_roots(parent):
+    """Delete the temporary roots in ``parent`` whose master has died without deleting
+    its own (SIGKILL, SIGTERM, a crash): on ``/dev/shm`` they would hold memory until
+    the next reboot.  Only directories named ``discolite-*`` that hold our mark, with
+    nobody holding its lock, and owned by us, are touched."""
+    try:
+        import fcntl
+        names = os.listdir(parent)
+    except (ImportError, OSError):
+        return 0
+    swept = 0
+    for name in names:
+        if not name.startswith('discolite-'):
+            continue
+        root = os.path.join(parent, name)
+        try:
+            st = os.lstat(root)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+                continue
+            fd = os.open(os.path.join(root, TEMPORARY_MARK),
+                         os.O_RDONLY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # its master is alive
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(root, ignore_errors=True)
+            swept += 1
+        finally:
+            os.close(fd)
+    return swept
 
 
 def temporary_parent():
@@ -156,7 +215,10 @@ class Storage(object):
 
     def __init__(self, root, host):
         self.owns_root = not root
-        self.root = os.path.abspath(root or temporary_root())
+        self._claim = None  # the lock of a temporary root (see sweep_temporary_roots)
+        if not root:
+            root, self._claim = temporary_root()
+        self.root = os.path.abspath(root)
         self.host = host
         self.disco_data = os.path.join(self.root, 'data')
         self.master_root = os.path.join(self.root, 'master')
@@ -324,6 +386,9 @@ class Storage(object):
         self._trash.close(None if self.owns_root else 30)
         if self.owns_root:
             shutil.rmtree(self.root, ignore_errors=True)
+            if self._claim is not None:
+                os.close(self._claim)
+                self._claim = None
 
 
 class Trash(object):

@@ -68,7 +68,10 @@ def full_master(request, tmpfs, monkeypatch):
 
 
 def _attempt_dirs(root):
-    return [os.path.join(d, x) for d, dirs, _f in os.walk(str(root)) for x in dirs
+    """Task output directories under the nodes' data (not the pool's warm-up scratch, where
+    a fresh worker may be writing at this moment)."""
+    nodes = os.path.join(str(root), 'data')
+    return [os.path.join(d, x) for d, dirs, _f in os.walk(nodes) for x in dirs
             if ATTEMPT.match(x)]
 
 
