@@ -249,6 +249,12 @@ def child_main(conn, roots, keep_globals, parent_pid, options=None):
         except OSError:  # BlockingIOError: not (yet)
             return False
 
+    def replace(old, old_status):
+        """Retire ``old`` (reaped, and what it left killed, when it exits); fork the next."""
+        os.close(old_status)
+        retiring.add(old)
+        return start_worker()
+
     while True:
         sig = signal.sigwait(_KEEPER_SIGNALS)
         if sig not in (signal.SIGCHLD, signal.SIGUSR2):  # told to stop, or the master died
@@ -256,9 +262,7 @@ def child_main(conn, roots, keep_globals, parent_pid, options=None):
             _warm_cleanup(options['warm'])
             os._exit(0)
         if asked(status_r):
-            os.close(status_r)
-            retiring.add(worker)
-            worker, status_r = start_worker()
+            worker, status_r = replace(worker, status_r)
         if sig != signal.SIGCHLD:
             continue
         exited = _reap()
@@ -271,9 +275,7 @@ def child_main(conn, roots, keep_globals, parent_pid, options=None):
                     _exit_like(status)
                 # it asked, and exited before we read its byte (its signals were
                 # handled late): replaced now, like any other
-                os.close(status_r)
-                retiring.add(worker)
-                worker, status_r = start_worker()
+                worker, status_r = replace(worker, status_r)
             if pid in retiring:  # what its tasks left behind is now ours: kill it
                 retiring.discard(pid)
                 exited.extend(_kill_below(keeper, spare=worker))

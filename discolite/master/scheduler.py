@@ -518,7 +518,7 @@ class Scheduler(object):
         once ``_fresh_ok`` allows.
         """
         now = time.time()
-        idle = any(s.task is None and not s.retired for s in self.pool.slots)
+        idle = bool(self.pool.idle())
         for slot in self.pool.slots:
             head = slot.task
             if head is None or slot.next or slot.retired:
