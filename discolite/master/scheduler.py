@@ -83,6 +83,8 @@ from discolite.master import shuffle
 from discolite.master.pool import Pool
 from discolite.master.restart import save_state
 from discolite.master.storage import index_entries as storage_index_entries, inside
+from discolite.fileutils import make_dirs
+from discolite.worker import protocol
 
 CLASSIC_WORKER = 'lib/discolite/'
 
@@ -90,6 +92,7 @@ _PROGRESS = re.compile(r'(Done: )?\d+ entries (mapped|reduced)\Z')
 QUEUE_BELOW = 0.05  # seconds: stages whose tasks are shorter get a task queued per slot
 FRESH_WAIT = 0.02  # seconds a stage runs on the job's own workers before it may take fresh ones
 FRESH_WORTH = 0.02  # seconds of known work per own worker that is worth a fresh one
+INPUTS_IN_FILE = 1024  # a task with more inputs gets them in a file (protocol.InputsFile)
 
 # indices into JobRecord.counts[stage] (Disco's [pending, waiting, running, done, failed])
 WAITING, RUNNING, DONE, FAILED = 1, 2, 3, 4
@@ -635,9 +638,25 @@ class Scheduler(object):
 
     def _send(self, slot, job, task):
         # a pool worker serves one job: what is the same for all its tasks goes once
-        self.pool.run(slot, task, _task_fields(task), task.inputs,
-                      (self.job_payload(job, task.node), task.jobhome, job.pythonpath,
-                       self._index_location(job, task)))
+        index = self._index_location(job, task)
+        inputs = task.inputs
+        if len(inputs) > INPUTS_IN_FILE and index is not None:
+            inputs = self._inputs_file(index[0], task)
+        self.pool.run(slot, task, _task_fields(task), inputs,
+                      (self.job_payload(job, task.node), task.jobhome, job.pythonpath, index))
+
+    @staticmethod
+    def _inputs_file(directory, task):
+        """``task``'s inputs written next to the job's index files, for its worker to read
+        as it goes (a worker's memory then does not grow with the job); where that fails
+        (a full disk), the inputs go in the task's message as for small tasks."""
+        try:
+            make_dirs(directory)
+            return protocol.write_inputs_file(
+                os.path.join(directory, '%s-%d.inputs' % (task.stage, task.taskid)),
+                task.inputs)
+        except OSError:
+            return task.inputs
 
     def _index_location(self, job, task):
         """Where the pool worker may write ``task``'s index file itself (None: the master

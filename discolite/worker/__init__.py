@@ -259,6 +259,12 @@ class Worker(dict):
     def get_inputs(self):
         return protocol.get_inputs()
 
+    def iter_inputs(self):
+        """The task's inputs one at a time (``get_inputs()`` when a subclass overrides it)."""
+        if type(self).get_inputs is not Worker.get_inputs:
+            return iter(self.get_inputs())
+        return protocol.iter_inputs()
+
     @classmethod
     def main(cls):
         """Entry point of a worker started as an executable (Disco's worker protocol)."""

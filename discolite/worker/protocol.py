@@ -14,6 +14,7 @@ Task code reaches the current channel through :data:`CHANNEL`.
 """
 import json
 import os
+import pickle
 import sys
 
 CHANNEL = None
@@ -164,6 +165,46 @@ class PipeChannel(Channel):
         raise ProtocolError("Unsupported request in the pool: %s" % type)
 
 
+class InputsFile(object):
+    """A big task's inputs ``(input id, label, [replica urls])``, in a file the master
+    wrote (pickled lists of at most :data:`INPUTS_CHUNK`).
+
+    A pool worker reads them as it goes: a shuffle of 50,000 map outputs would otherwise
+    hold the 50,000 inputs three times (the task message, the INPUT answer and the
+    worker's list) before copying its first byte.
+    """
+    __slots__ = ('path',)
+
+    def __init__(self, path):
+        self.path = path
+
+    def __iter__(self):
+        with open(self.path, 'rb') as f:
+            while True:
+                try:
+                    chunk = pickle.load(f)
+                except EOFError:
+                    return
+                yield from chunk
+
+    def __repr__(self):
+        return 'InputsFile(%r)' % self.path
+
+
+INPUTS_CHUNK = 1024
+
+
+def write_inputs_file(path, inputs):
+    """Write ``inputs`` as :class:`InputsFile` reads them (to ``path.partial``, renamed
+    when whole: a worker of an earlier attempt may still be reading ``path``)."""
+    with open(path + '.partial', 'wb') as f:
+        for start in range(0, len(inputs), INPUTS_CHUNK):
+            pickle.dump([(iid, label, list(urls))
+                         for iid, label, urls in inputs[start:start + INPUTS_CHUNK]], f, 4)
+    os.replace(path + '.partial', path)
+    return InputsFile(path)
+
+
 def send(type, payload=''):
     return CHANNEL.send(type, payload)
 
@@ -183,6 +224,14 @@ def get_inputs():
             exclude.append(iid)
         if flag == 'done':
             return inputs
+
+
+def iter_inputs():
+    """The task's inputs one at a time, as :func:`get_inputs` lists them; in the pool, read
+    from the task's message or inputs file without a copy of the whole list."""
+    if isinstance(CHANNEL, PipeChannel):
+        return ((iid, label, list(urls)) for iid, label, urls in CHANNEL.inputs)
+    return iter(get_inputs())
 
 
 class MessageWriter(object):

@@ -132,7 +132,7 @@ def _dump_kv(k, v):
 # The pickles of recent (str or bytes key, int value) records: the records of a word count
 # repeat, and a dict lookup costs a tenth of pickling one.
 _KV = {}
-KV_MEMO_SIZE = 1 << 15
+KV_MEMO_SIZE = 1 << 13
 KV_MEMO_KEY = 128  # longer keys are not kept
 
 

@@ -115,3 +115,49 @@ def test_many_inputs_one_small_payload_each(local):
     assert sorted(int(k) for k, _pid in out) == list(range(n))
     assert len({pid for _k, pid in out}) <= 2 * 2  # a few processes served the whole job
     job.purge()
+
+
+@pytest.mark.parametrize('partitions', [None, 3])
+def test_big_shuffle_reads_its_inputs_from_a_file(local, monkeypatch, partitions):
+    """A task with more than INPUTS_IN_FILE inputs gets them in a file its worker reads as
+    it goes (a shuffle of 50,000 map outputs held them three times over): the same results,
+    outputs and events as with the inputs in the task's message."""
+    from discolite.master import scheduler
+    inputs = ['raw://%s' % ' '.join('w%d' % ((i * 7 + j) % 11) for j in range(i % 4 + 1))
+              for i in range(40)]
+    jobargs = dict(input=inputs, map=word_map, partitions=partitions)
+    if partitions:
+        jobargs['reduce'] = sum_reduce
+    monkeypatch.setattr(shuffle, 'MAX_BYTES', -1)  # every shuffle is a pool task
+    disco = Disco(local.url)
+
+    def run():
+        job = Job(master=disco).run(**jobargs)
+        results = job.wait(timeout=120, poll_interval=0.01)
+        stage = disco.stageresults(job.name, 'map_shuffle')
+        index = sorted((label, size) for r in stage for label, _url, size in
+                       util.read_index(r[0]))
+        shuffled = [m for _o, (_t, _h, m) in job.events() if 'Shuffled' in m]
+        jobhome = os.path.dirname(os.path.dirname(util.local_path(stage[0][0])))
+        return job, sorted(result_iterator(results)), index, shuffled, jobhome
+
+    job1, in_message, index1, msgs1, home1 = run()
+    monkeypatch.setattr(scheduler, 'INPUTS_IN_FILE', 5)
+    job2, in_file, index2, msgs2, home2 = run()
+    expected = {}
+    for line in inputs:
+        for w in line[len('raw://'):].split():
+            expected[w] = expected.get(w, 0) + 1
+    if partitions:
+        assert in_message == in_file == sorted(expected.items())
+    else:
+        assert in_message == in_file == sorted((w, 1) for line in inputs
+                                               for w in line[len('raw://'):].split())
+    assert index1 == index2 and len(index1) == (partitions or 1)
+    assert msgs1 == msgs2 == ['MSG: [map_shuffle:40] Shuffled 40 inputs into %d label(s)'
+                              % (partitions or 1)]
+    files = lambda home: sorted(f for f in os.listdir(os.path.join(home, '.disco'))
+                                if f.endswith('.inputs'))
+    assert files(home1) == [] and files(home2) == ['map_shuffle-40.inputs']
+    job1.purge()
+    job2.purge()

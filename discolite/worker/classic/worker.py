@@ -239,26 +239,32 @@ class Worker(BaseWorker):
         _Map(self, task, params).run(entries)
 
     def shuffle(self, task, params):
-        """Concatenate the previous stage's outputs on this node, one file per label."""
-        inputs = self.get_inputs()
-        bylabel = {}
-        for _iid, _label, replicas in inputs:
-            for label, url, _size in util.read_index(replicas[0]):
-                bylabel.setdefault(label, []).append(url)
-        for label in sorted(bylabel):
-            path = task.path('%s-%s-%d' % (task.stage, task.group, label))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path + '.partial', 'wb') as out:
-                for url in bylabel[label]:
+        """Concatenate the previous stage's outputs on this node, one file per label.
+
+        The inputs are read one at a time and each output is appended where it belongs
+        as soon as its index is read, so a shuffle of 50,000 map outputs holds no list of
+        them; a label's file gets its data in input order, as Disco's shuffle writes it.
+        """
+        files = _LabelFiles(task)
+        count = 0
+        try:
+            for _iid, _label, replicas in self.iter_inputs():
+                count += 1
+                for label, url, _size in util.read_index(replicas[0]):
+                    out = files.get(label)
                     with util._open_url(url) as src:
                         while True:
                             chunk = src.read(1 << 20)
                             if not chunk:
                                 break
                             out.write(chunk)
+        finally:
+            files.close()
+        for label in sorted(files.labels):
+            path = files.path(label)
             os.rename(path + '.partial', path)
             self.outputs[('shuffle', label)] = _Done(path, label)
-        protocol.send('MSG', "Shuffled %d inputs into %d label(s)" % (len(inputs), len(bylabel)))
+        protocol.send('MSG', "Shuffled %d inputs into %d label(s)" % (count, len(files.labels)))
 
     map_shuffle = reduce_shuffle = shuffle
 
@@ -553,6 +559,40 @@ def _check_key(key, partition, params):
     if type(key) is bytes or (type(key) is str and key.isascii()):
         return
     partition(key, 1, params)
+
+
+class _LabelFiles(object):
+    """The ``.partial`` output files of a shuffle, one per label: at most
+    :attr:`MAX_OPEN` are open at once (a job may have thousands of partitions), the
+    others are reopened for appending when their label comes again."""
+
+    MAX_OPEN = 64
+
+    def __init__(self, task):
+        self.task = task
+        self.labels = set()  # labels whose file was created (truncated) by this task
+        self.open = {}
+
+    def path(self, label):
+        return self.task.path('%s-%s-%d' % (self.task.stage, self.task.group, label))
+
+    def get(self, label):
+        out = self.open.get(label)
+        if out is None:
+            if not self.labels:
+                self.task.makedirs()
+            elif len(self.open) >= self.MAX_OPEN:
+                self.close()
+            # a .partial left by an earlier attempt is truncated on first use
+            out = self.open[label] = open(self.path(label) + '.partial',
+                                          'ab' if label in self.labels else 'wb')
+            self.labels.add(label)
+        return out
+
+    def close(self):
+        files, self.open = list(self.open.values()), {}
+        for f in files:
+            f.close()
 
 
 class _Done(object):
