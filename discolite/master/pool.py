@@ -139,30 +139,32 @@ def descendants(pid):
     return out
 
 
-def kill_descendants(timeout=5.0):
-    """SIGKILL and reap every process below this one; returns how many were killed.
+def kill_descendants(spare=None, timeout=5.0):
+    """SIGKILL and reap every process below this one but ``spare`` and its tree; returns
+    the ``(pid, status)`` of every child reaped (``spare`` too, if it died meanwhile).
 
     Called by a subreaper, which inherits the orphans of whatever it kills, so
-    repeating "kill all we see, reap" until no child is left reaches the whole tree,
-    even processes forked while we were killing their parents.
+    repeating "kill all we see, reap" until no other child is left reaches the whole
+    tree, even processes forked while we were killing their parents (and, in the
+    keeper, what retired workers left: their descendants became its children).
     """
     me = os.getpid()
-    killed = 0
+    reaped = []
     deadline = time.monotonic() + timeout
     while True:
-        for pid in descendants(me):
+        victims = []
+        for pid in _children(me):  # a zombie is still listed: killing it is harmless
+            if pid != spare:
+                victims.append(pid)
+                victims.extend(descendants(pid))
+        for pid in victims:
             try:
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
             except OSError:
                 pass
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        except ChildProcessError:
-            return killed
-        if time.monotonic() > deadline:
-            return killed
+        reaped.extend(_reap())
+        if not victims or time.monotonic() > deadline:
+            return reaped
         time.sleep(0.001)
 
 
@@ -171,8 +173,8 @@ def end_task_processes():
     try:
         os.waitpid(-1, os.WNOHANG)
     except ChildProcessError:
-        return 0  # no child at all; as a subreaper, that means no descendant either
-    return kill_descendants()
+        return  # no child at all; as a subreaper, that means no descendant either
+    kill_descendants()
 
 
 # -- the keeper and its worker
@@ -278,7 +280,7 @@ def child_main(conn, roots, keep_globals, parent_pid, options=None):
                 worker, status_r = replace(worker, status_r)
             if pid in retiring:  # what its tasks left behind is now ours: kill it
                 retiring.discard(pid)
-                exited.extend(_kill_below(keeper, spare=worker))
+                exited.extend(kill_descendants(spare=worker))
 
 
 def _warm_map(entry, params):
@@ -386,30 +388,6 @@ def _reap():
             out.append((pid, status))
     except ChildProcessError:
         return out
-
-
-def _kill_below(keeper, spare):
-    """Kill and reap what retired workers left below the keeper; ``spare`` (the
-    worker now serving) and its tree are left alone.  A worker's descendants become
-    the keeper's children when it exits, so once it is reaped they are all found here.
-    Returns what was reaped: ``spare`` may be among it, if it died meanwhile."""
-    reaped = []
-    for _ in range(1000):
-        victims = []
-        for pid in _children(keeper):
-            if pid != spare:
-                victims.append(pid)
-                victims.extend(descendants(pid))
-        if not victims:
-            break
-        for pid in victims:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.001)
-        reaped.extend(_reap())
-    return reaped
 
 
 def _preload():
