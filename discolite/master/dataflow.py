@@ -342,7 +342,7 @@ class Dataflow(object):
         with scheduler.lock:  # a consistent snapshot of the live records
             status = job.status
             pipeline = list(job.pipeline)
-            stage_tasks = {s: list(v) for s, v in getattr(job, 'stage_tasks', {}).items()}
+            stage_tasks = {s: job.tasks_of(s) for s, _g in pipeline}
             counts = {s: list(c) for s, c in job.counts.items()}
             live = {t.taskid: (t.state, t.failures, t.started, t.slot_host)
                     for t in job.tasks}

@@ -121,12 +121,23 @@ class JobRecord(object):
             return self.pipeline[self.stage_index][0]
         return None
 
-    def remember_tasks(self, stage):
-        """Keep what each task of ``stage`` reads, as ``(label, first replica URL)``: the
-        dataflow view draws its arrows from this once the task records are gone."""
-        self.stage_tasks[stage] = [(t.taskid, t.group, [(i[1], i[2][0] if i[2] else None)
-                                                        for i in t.inputs])
-                                   for t in self.tasks]
+    def remember_tasks(self):
+        """Keep what each task of the current stage reads, as ``(label, first replica URL)``:
+        the dataflow view draws its arrows from this once the task records are gone.  Done
+        when they go (the next stage, the job's end), not when they are made: a stage of a
+        million tasks then holds one copy of its inputs at a time."""
+        stage = self.stage
+        if stage is not None and stage not in self.stage_tasks:
+            self.stage_tasks[stage] = self.tasks_of(stage)
+
+    def tasks_of(self, stage):
+        """``[(taskid, group, [(label, first replica URL)])]`` of ``stage``'s tasks (None:
+        not known, e.g. a stage not started or a job reloaded after a restart)."""
+        known = self.stage_tasks.get(stage)
+        if known is None and stage is not None and stage == self.stage:
+            known = [(t.taskid, t.group, [(i[1], i[2][0] if i[2] else None) for i in t.inputs])
+                     for t in self.tasks]
+        return known
 
     def pipeline_info(self):
         """``[[stage, pending, waiting, running, done, failed]]``, as Disco's jobinfo."""

@@ -353,6 +353,7 @@ class Scheduler(object):
         """Advance ``job`` to its next stage that has tasks, or finish it."""
         while job.status == 'active':
             prev = job.stage
+            job.remember_tasks()
             if prev is not None and job.stage_start is not None:
                 job.events.add('master', 'Stage %s finished in %s'
                                % (prev, duration(time.time() - job.stage_start)))
@@ -369,7 +370,6 @@ class Scheduler(object):
                 return
             stage, grouping = job.pipeline[job.stage_index]
             job.tasks = self._make_tasks(job, stage, grouping, prev)
-            job.remember_tasks(stage)
             job.ready = collections.deque(job.tasks)
             job.delayed = []
             job.running = set()
@@ -948,6 +948,7 @@ class Scheduler(object):
         job.events.close()
         save_state(self.storage, job)  # what a restarted master reloads
         self.active.pop(job.name, None)
+        job.remember_tasks()
         job.tasks = []  # task records are not needed once the job has ended
         job.index_entries = {}
         job.ready.clear()
