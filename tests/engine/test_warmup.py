@@ -48,3 +48,26 @@ def test_nobody_hears_of_it_and_it_goes_with_the_master(tmp_path):
         assert len(keepers) == 1
         assert os.listdir(root / 'warmup' / keepers[0]) == ['jobfile']
     assert os.listdir(root / 'warmup') == []
+
+
+def pid_map(entry, params):
+    import os
+    yield entry, os.getpid()
+
+
+def test_a_new_job_does_not_wait_for_a_process_to_start():
+    """After a job, its worker is replaced by a spare forked (and warmed) at once: the next
+    job's first task runs in a process that was already there when it was submitted."""
+    import time
+    with Master(DISCOLITE_WORKERS=1) as master:
+        disco = Disco(master.url)
+        slot = master.scheduler.pool.slots[0]
+        first = Job(master=disco).run(input=['raw://a'], map=pid_map)
+        old = {pid for _k, pid in result_iterator(first.wait(timeout=60))}
+        deadline = time.time() + 30
+        while (slot.worker_pid is None or slot.worker_pid in old) and time.time() < deadline:
+            time.sleep(0.01)
+        spare = slot.worker_pid
+        assert spare is not None and spare not in old, (spare, old)
+        second = Job(master=disco).run(input=['raw://b'], map=pid_map)
+        assert [pid for _k, pid in result_iterator(second.wait(timeout=60))] == [spare]
