@@ -18,7 +18,15 @@ Robustness (issue 12; settings in ``discolite/settings.py``):
 
 * a connection waiting for its next request is closed after
   ``DISCOLITE_SERVER_IDLE_TIMEOUT`` seconds, one whose request (headers or body)
-  stalls for ``DISCOLITE_SERVER_READ_TIMEOUT`` seconds likewise;
+  stalls for ``DISCOLITE_SERVER_READ_TIMEOUT`` seconds likewise; the request line
+  and headers must also be complete within ``DISCOLITE_SERVER_READ_TIMEOUT``
+  seconds of their first byte, else ``408`` (a client trickling header bytes
+  would otherwise hold its connection slot forever);
+* a malformed request line or header block (garbage, HTTP/0.9, HTTP/2.0, a
+  header line without a colon or folded, over 100 header lines, a line over
+  64 KiB, request line and headers over 128 KiB together) gets an HTTP/1.1 status line, one line
+  of ``text/plain`` saying why and ``Connection: close``, never the standard
+  library's HTML page or a status-less answer;
 * at most ``DISCOLITE_SERVER_MAX_CONNECTIONS`` connections are served at once
   (one thread each): at the limit the longest-idle keep-alive connection is
   closed to make room, and when none is idle the newcomer gets ``503`` (which
@@ -32,6 +40,7 @@ Robustness (issue 12; settings in ``discolite/settings.py``):
 It binds 127.0.0.1 unless ``--host`` says otherwise.
 """
 import argparse
+import http.client
 import os
 import signal
 import socket
@@ -48,6 +57,8 @@ from discolite.transport import Request, Response
 MAX_BODY = 64 << 20
 CHUNK = 1 << 20
 BIG_BODY = 1 << 20  # bodies above this count against max_bodies; job packs go to disk
+MAX_LINE = 65536     # request line, and each header line (as the standard library)
+MAX_HEAD = 128 << 10  # all header lines together: 100 lines of 64 KiB each are not bounded enough
 SERVER = 'discolite'
 
 REASONS = {404: 'Object Not Found'}  # what a real Disco master (MochiWeb) says
@@ -91,6 +102,49 @@ def parse_range(header, size):
     return start, min(end, size - 1)
 
 
+class SlowHead(Exception):
+    """The request line and headers did not arrive within the header deadline."""
+
+
+class HeadReader(object):
+    """What the request line and headers are read from (``parse_request`` reads it in place
+    of ``rfile``): every ``readline`` must end before one deadline, each socket read within
+    ``read_timeout``, and the request line and headers together stay under 128 KiB."""
+
+    def __init__(self, rfile, sock, deadline, read_timeout):
+        self.rfile = rfile
+        self.sock = sock
+        self.deadline = deadline
+        self.read_timeout = read_timeout
+        self.size = 0
+
+    def readline(self, limit=MAX_LINE + 1):
+        """One line of at most ``limit`` bytes (a longer one is cut there); b'' or a line
+        without its end when the client left."""
+        line = b''
+        while True:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise SlowHead()
+            self.sock.settimeout(min(self.read_timeout, left))
+            try:
+                data = self.rfile.peek(1)  # what is buffered, or one read from the socket
+            except TimeoutError:
+                raise SlowHead()
+            if not data:
+                break
+            room = limit - len(line)
+            end = data.find(b'\n', 0, room)
+            line += self.rfile.read(end + 1 if end >= 0 else min(len(data), room))
+            if end >= 0 or len(line) >= limit:
+                break
+        self.size += len(line)
+        if self.size > MAX_HEAD:
+            raise http.client.HTTPException('request line and headers over %d bytes'
+                                            % MAX_HEAD)
+        return line
+
+
 class Upload(object):
     """A request body streamed to a file (``path``, ``size`` bytes); the endpoint maps it."""
 
@@ -115,26 +169,44 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def handle_one_request(self):
-        """As the base class, with the idle timeout while waiting for a request line and
-        the read timeout for the rest (the base class has one timeout, or none)."""
+        """As the base class, with the idle timeout while waiting for a request, then one
+        deadline (the read timeout) for the whole request line and headers: a per-read
+        timeout alone lets a client that sends a byte now and then hold its slot forever."""
         server = self.server
         try:
             self.connection.settimeout(server.idle_timeout)
             server.set_idle(self.connection, True)
             try:
-                self.raw_requestline = self.rfile.readline(65537)
+                waiting = self.rfile.peek(1)
             finally:
                 server.set_idle(self.connection, False)
-            self.connection.settimeout(server.read_timeout)
-            if len(self.raw_requestline) > 65536:
-                self.requestline = self.request_version = self.command = ''
-                self.send_error(414)
-                return
-            if not self.raw_requestline:
+            if not waiting:  # closed (by the client, or by the master to free its slot)
                 self.close_connection = True
                 return
-            if not self.parse_request():
+            head = HeadReader(self.rfile, self.connection,
+                              time.monotonic() + server.read_timeout, server.read_timeout)
+            try:
+                self.raw_requestline = head.readline(MAX_LINE + 1)
+                if len(self.raw_requestline) > MAX_LINE:
+                    self.requestline = self.request_version = self.command = ''
+                    self.send_error(414, 'Request line too long (over %d bytes)' % MAX_LINE)
+                    return
+                if not self.raw_requestline.endswith(b'\n'):
+                    self.close_connection = True  # the client left mid-line
+                    return
+                rfile, self.rfile = self.rfile, head
+                try:
+                    if not self.parse_request():
+                        return
+                finally:
+                    self.rfile = rfile
+            except SlowHead:
+                self.connection.settimeout(server.read_timeout)
+                self.requestline = self.command = ''
+                self.send_error(408, 'Request line and headers not received within %g s'
+                                % server.read_timeout)
                 return
+            self.connection.settimeout(server.read_timeout)
             method = getattr(self, 'do_' + self.command, None)
             if method is None:
                 self._not_allowed()
@@ -143,6 +215,72 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (TimeoutError, ConnectionError, OSError):
             self.close_connection = True
+
+    def parse_request(self):
+        """The base class's, refusing what it would answer without a status line (HTTP/0.9)
+        and header lines it would silently misread (no colon, folded)."""
+        words = self.raw_requestline.split()
+        if not words:
+            self.requestline = self.command = ''
+            self.send_error(400, 'Empty request line')
+            return False
+        if len(words) == 2:  # HTTP/0.9: its answer would have no status line
+            self.requestline = str(self.raw_requestline, 'iso-8859-1').rstrip('\r\n')
+            self.command = ''
+            self.send_error(400, 'Bad request line (HTTP/0.9 is not supported)')
+            return False
+        if not BaseHTTPRequestHandler.parse_request(self):
+            return False
+        # a line without a colon ends the email parser's headers (those after it are lost);
+        # a folded line continues the previous value with a line break in it
+        if self.headers.defects or any('\n' in v or '\r' in v for v in self.headers.values()):
+            self.send_error(400, 'Bad header line')
+            return False
+        return True
+
+    def send_error(self, code, message=None, explain=None):
+        """Every error the base class answers (request line, version, header limits), and
+        ours from the parse path: an HTTP/1.1 status line, one line of text/plain, Connection:
+        close (never the base class's HTML page, nor a status-less HTTP/0.9 answer)."""
+        if getattr(self, 'request_version', None) not in ('HTTP/1.0', 'HTTP/1.1'):
+            self.request_version = 'HTTP/1.1'
+        if code == 431:  # the base class's message says little, its explanation says what
+            message = 'Request header fields too large: %s' % explain
+        elif message is None:
+            message = self.responses.get(code, ('Error',))[0]
+        text = ' '.join(str(message).split())[:300]  # one line, whatever the client sent
+        self.log_error('code %d, message %s', code, text)
+        self.close_connection = True
+        self.linger = True
+        self._error(code, text if text.endswith('.') else text + '.')
+
+    linger = False
+
+    def finish(self):
+        BaseHTTPRequestHandler.finish(self)
+        if self.linger:
+            self._drain()
+
+    def _drain(self):
+        """After an error answer, read (for up to a second, 1 MiB) what the client still
+        sends before closing: closing with unread bytes makes the kernel reset the
+        connection, and the client may lose the answer."""
+        sock = self.connection
+        deadline = time.monotonic() + min(1.0, self.server.read_timeout)
+        left = CHUNK
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            while left > 0:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    break
+                sock.settimeout(wait)
+                data = sock.recv(min(left, 65536))
+                if not data:
+                    break
+                left -= len(data)
+        except OSError:
+            pass
 
     def version_string(self):
         return SERVER
