@@ -29,8 +29,10 @@ Robustness (issue 12; settings in ``discolite/settings.py``):
   library's HTML page or a status-less answer;
 * at most ``DISCOLITE_SERVER_MAX_CONNECTIONS`` connections are served at once
   (one thread each): at the limit the longest-idle keep-alive connection is
-  closed to make room, and when none is idle the newcomer gets ``503`` (which
-  clients retry); the listen backlog is 1024;
+  closed to make room, else the one whose request line and headers have been
+  arriving longest if for over 3/4 of the read timeout (2 s at most; it gets
+  ``408``), else the newcomer gets ``503`` (which clients retry); the listen
+  backlog is 1024;
 * at most ``DISCOLITE_SERVER_MAX_BODIES`` request bodies over 1 MiB are read at
   once (others get ``503``), and job packs over 1 MiB are streamed to a file in
   the data directory rather than held in memory;
@@ -103,20 +105,36 @@ def parse_range(header, size):
 
 
 class SlowHead(Exception):
-    """The request line and headers did not arrive within the header deadline."""
+    """The request line and headers did not arrive within the header deadline, or too slowly
+    while the master needed the connection's slot."""
 
 
 class HeadReader(object):
     """What the request line and headers are read from (``parse_request`` reads it in place
     of ``rfile``): every ``readline`` must end before one deadline, each socket read within
-    ``read_timeout``, and the request line and headers together stay under 128 KiB."""
+    ``read_timeout``, and the request line and headers together stay under 128 KiB.
+    ``evict`` (from another thread) ends the reading with :class:`SlowHead`."""
 
-    def __init__(self, rfile, sock, deadline, read_timeout):
+    def __init__(self, rfile, sock, read_timeout):
         self.rfile = rfile
         self.sock = sock
-        self.deadline = deadline
+        self.start = time.monotonic()
+        self.deadline = self.start + read_timeout
         self.read_timeout = read_timeout
         self.size = 0
+        self.evicted = False
+
+    def expired(self):
+        return SlowHead('Request line and headers not received within %g s'
+                        % self.read_timeout)
+
+    def evict(self):
+        """Wake the reading thread (its next read sees end of file) and make it answer 408."""
+        self.evicted = True
+        try:
+            self.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
 
     def readline(self, limit=MAX_LINE + 1):
         """One line of at most ``limit`` bytes (a longer one is cut there); b'' or a line
@@ -125,13 +143,16 @@ class HeadReader(object):
         while True:
             left = self.deadline - time.monotonic()
             if left <= 0:
-                raise SlowHead()
+                raise self.expired()
             self.sock.settimeout(min(self.read_timeout, left))
             try:
                 data = self.rfile.peek(1)  # what is buffered, or one read from the socket
             except TimeoutError:
-                raise SlowHead()
+                raise self.expired()
             if not data:
+                if self.evicted:
+                    raise SlowHead('Request line and headers too slow; the connection was '
+                                   'closed to make room for another')
                 break
             room = limit - len(line)
             end = data.find(b'\n', 0, room)
@@ -183,8 +204,8 @@ class Handler(BaseHTTPRequestHandler):
             if not waiting:  # closed (by the client, or by the master to free its slot)
                 self.close_connection = True
                 return
-            head = HeadReader(self.rfile, self.connection,
-                              time.monotonic() + server.read_timeout, server.read_timeout)
+            head = HeadReader(self.rfile, self.connection, server.read_timeout)
+            server.set_reading(self.connection, head)
             try:
                 self.raw_requestline = head.readline(MAX_LINE + 1)
                 if len(self.raw_requestline) > MAX_LINE:
@@ -200,12 +221,13 @@ class Handler(BaseHTTPRequestHandler):
                         return
                 finally:
                     self.rfile = rfile
-            except SlowHead:
+            except SlowHead as e:
                 self.connection.settimeout(server.read_timeout)
                 self.requestline = self.command = ''
-                self.send_error(408, 'Request line and headers not received within %g s'
-                                % server.read_timeout)
+                self.send_error(408, str(e))
                 return
+            finally:
+                server.set_reading(self.connection, None)
             self.connection.settimeout(server.read_timeout)
             method = getattr(self, 'do_' + self.command, None)
             if method is None:
@@ -493,6 +515,7 @@ class MasterHTTPServer(ThreadingHTTPServer):
         self.conn_lock = threading.Lock()
         self.connections = 0
         self.idle = {}                      # socket -> since when it waits for a request
+        self.reading = {}                   # socket -> HeadReader of its request line, headers
         self.body_slots = threading.BoundedSemaphore(self.max_bodies)
         self.master = None
         if master is not None:
@@ -509,6 +532,13 @@ class MasterHTTPServer(ThreadingHTTPServer):
         self.body_slots = threading.BoundedSemaphore(self.max_bodies)
         self.master = master
 
+    def set_reading(self, sock, head):
+        with self.conn_lock:
+            if head is not None:
+                self.reading[sock] = head
+            else:
+                self.reading.pop(sock, None)
+
     def set_idle(self, sock, idle):
         with self.conn_lock:
             if idle:
@@ -520,7 +550,7 @@ class MasterHTTPServer(ThreadingHTTPServer):
         with self.conn_lock:
             if self.connections >= self.max_connections:
                 if not self.idle:
-                    busy = True
+                    busy = not self._evict_slow_head()
                 else:
                     busy = False
                     victim = min(self.idle, key=self.idle.get)
@@ -548,6 +578,18 @@ class MasterHTTPServer(ThreadingHTTPServer):
             self._gone(request)
             self.shutdown_request(request)
 
+    def _evict_slow_head(self):
+        """At the limit with no idle connection: close the one whose request line and headers
+        have been arriving longest, if for over 3/4 of the read timeout (2 s at most), so
+        clients trickling header bytes cannot keep newcomers out until their deadline."""
+        if not self.reading:
+            return False
+        victim = min(self.reading, key=lambda sock: self.reading[sock].start)
+        if time.monotonic() - self.reading[victim].start <= min(2.0, 0.75 * self.read_timeout):
+            return False
+        self.reading.pop(victim).evict()
+        return True
+
     def process_request_thread(self, request, client_address):
         try:
             ThreadingHTTPServer.process_request_thread(self, request, client_address)
@@ -558,6 +600,7 @@ class MasterHTTPServer(ThreadingHTTPServer):
         with self.conn_lock:
             self.connections -= 1
             self.idle.pop(request, None)
+            self.reading.pop(request, None)
 
     def handle_error(self, request, client_address):
         # a client that hangs up mid-response is not the master's problem
