@@ -24,9 +24,11 @@ Robustness (issue 12; settings in ``discolite/settings.py``):
   would otherwise hold its connection slot forever);
 * a malformed request line or header block (garbage, HTTP/0.9, HTTP/2.0, a
   header line without a colon or folded, over 100 header lines, a line over
-  64 KiB, request line and headers over 128 KiB together) gets an HTTP/1.1 status line, one line
-  of ``text/plain`` saying why and ``Connection: close``, never the standard
-  library's HTML page or a status-less answer;
+  64 KiB, request line and headers over 128 KiB together) gets an HTTP/1.1
+  status line, one line of ``text/plain`` saying why and ``Connection: close``
+  (never the standard library's HTML page or a status-less answer), and the
+  master reads what the client still sends for up to a second before closing,
+  so that the answer is not lost to a connection reset;
 * at most ``DISCOLITE_SERVER_MAX_CONNECTIONS`` connections are served at once
   (one thread each): at the limit the longest-idle keep-alive connection is
   closed to make room, else the one whose request line and headers have been
@@ -59,8 +61,8 @@ from discolite.transport import Request, Response
 MAX_BODY = 64 << 20
 CHUNK = 1 << 20
 BIG_BODY = 1 << 20  # bodies above this count against max_bodies; job packs go to disk
-MAX_LINE = 65536     # request line, and each header line (as the standard library)
-MAX_HEAD = 128 << 10  # all header lines together: 100 lines of 64 KiB each are not bounded enough
+MAX_LINE = 65536      # the request line, and each header line (as the standard library)
+MAX_HEAD = 128 << 10  # request line and headers together (100 lines of 64 KiB: too much)
 SERVER = 'discolite'
 
 REASONS = {404: 'Object Not Found'}  # what a real Disco master (MochiWeb) says
@@ -188,6 +190,7 @@ class Handler(BaseHTTPRequestHandler):
     # The headers and the body go out in two writes: with Nagle's algorithm the body of
     # an answer on a kept-alive connection waits for the client's delayed ACK (40 ms).
     disable_nagle_algorithm = True
+    linger = False  # read what the client still sends before closing (after an error answer)
 
     def handle_one_request(self):
         """As the base class, with the idle timeout while waiting for a request, then one
@@ -275,8 +278,6 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.linger = True
         self._error(code, text if text.endswith('.') else text + '.')
-
-    linger = False
 
     def finish(self):
         BaseHTTPRequestHandler.finish(self)
