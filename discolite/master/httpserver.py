@@ -65,6 +65,7 @@ MAX_LINE = 65536      # the request line, and each header line (as the standard 
 MAX_HEAD = 128 << 10  # request line and headers together (100 lines of 64 KiB: too much)
 SERVER = 'discolite'
 
+BUSY = b'Too many connections; retry later.'  # the answer at the connection limit
 REASONS = {404: 'Object Not Found'}  # what a real Disco master (MochiWeb) says
 
 
@@ -567,8 +568,9 @@ class MasterHTTPServer(ThreadingHTTPServer):
         if busy:
             try:
                 request.setblocking(False)
-                request.send(b'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n'
-                             b'Connection: close\r\n\r\n')
+                request.send(b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n'
+                             b'Content-Length: %d\r\nConnection: close\r\n\r\n%s'
+                             % (len(BUSY), BUSY))
             except OSError:
                 pass
             self.shutdown_request(request)

@@ -199,6 +199,7 @@ def test_slow_header_clients_cannot_lock_the_master_out(addr):
                                         b'Connection: close\r\n\r\n')
                 if split(answer)[0] != 'HTTP/1.1 503 Service Unavailable':
                     break
+                assert 'retry later' in assert_one_line_answer(answer, 503)
                 refused += 1
                 assert time.monotonic() - start < READ_TIMEOUT + 5, 'locked out'
                 time.sleep(0.05)
