@@ -28,7 +28,8 @@ Robustness (issue 12; settings in ``discolite/settings.py``):
   status line, one line of ``text/plain`` saying why and ``Connection: close``
   (never the standard library's HTML page or a status-less answer), and the
   master reads what the client still sends for up to a second before closing,
-  so that the answer is not lost to a connection reset;
+  so that the answer is not lost to a connection reset (not after a 408: that
+  would let a slow client keep its slot a second longer);
 * at most ``DISCOLITE_SERVER_MAX_CONNECTIONS`` connections are served at once
   (one thread each): at the limit the longest-idle keep-alive connection is
   closed to make room, else the one whose request line and headers have been
@@ -229,6 +230,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.settimeout(server.read_timeout)
                 self.requestline = self.command = ''
                 self.send_error(408, str(e))
+                self.linger = False  # it would keep the slot of a client that trickles on
                 return
             finally:
                 server.set_reading(self.connection, None)
