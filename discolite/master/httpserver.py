@@ -18,11 +18,24 @@ Robustness (issue 12; settings in ``discolite/settings.py``):
 
 * a connection waiting for its next request is closed after
   ``DISCOLITE_SERVER_IDLE_TIMEOUT`` seconds, one whose request (headers or body)
-  stalls for ``DISCOLITE_SERVER_READ_TIMEOUT`` seconds likewise;
+  stalls for ``DISCOLITE_SERVER_READ_TIMEOUT`` seconds likewise; the request line
+  and headers must also be complete within ``DISCOLITE_SERVER_READ_TIMEOUT``
+  seconds of their first byte, else ``408`` (a client trickling header bytes
+  would otherwise hold its connection slot forever);
+* a malformed request line or header block (garbage, HTTP/0.9, HTTP/2.0, a
+  header line without a colon or folded, over 100 header lines, a line over
+  64 KiB, request line and headers over 128 KiB together) gets an HTTP/1.1
+  status line, one line of ``text/plain`` saying why and ``Connection: close``
+  (never the standard library's HTML page or a status-less answer), and the
+  master reads what the client still sends for up to a second before closing,
+  so that the answer is not lost to a connection reset (not after a 408: that
+  would let a slow client keep its slot a second longer);
 * at most ``DISCOLITE_SERVER_MAX_CONNECTIONS`` connections are served at once
   (one thread each): at the limit the longest-idle keep-alive connection is
-  closed to make room, and when none is idle the newcomer gets ``503`` (which
-  clients retry); the listen backlog is 1024;
+  closed to make room, else the one whose request line and headers have been
+  arriving longest if for over 3/4 of the read timeout (2 s at most; it gets
+  ``408``), else the newcomer gets ``503`` (which clients retry); the listen
+  backlog is 1024;
 * at most ``DISCOLITE_SERVER_MAX_BODIES`` request bodies over 1 MiB are read at
   once (others get ``503``), and job packs over 1 MiB are streamed to a file in
   the data directory rather than held in memory;
@@ -32,6 +45,7 @@ Robustness (issue 12; settings in ``discolite/settings.py``):
 It binds 127.0.0.1 unless ``--host`` says otherwise.
 """
 import argparse
+import http.client
 import os
 import signal
 import socket
@@ -48,8 +62,11 @@ from discolite.transport import Request, Response
 MAX_BODY = 64 << 20
 CHUNK = 1 << 20
 BIG_BODY = 1 << 20  # bodies above this count against max_bodies; job packs go to disk
+MAX_LINE = 65536      # the request line, and each header line (as the standard library)
+MAX_HEAD = 128 << 10  # request line and headers together (100 lines of 64 KiB: too much)
 SERVER = 'discolite'
 
+BUSY = b'Too many connections; retry later.'  # the answer at the connection limit
 REASONS = {404: 'Object Not Found'}  # what a real Disco master (MochiWeb) says
 
 
@@ -91,6 +108,68 @@ def parse_range(header, size):
     return start, min(end, size - 1)
 
 
+class SlowHead(Exception):
+    """The request line and headers did not arrive within the header deadline, or too slowly
+    while the master needed the connection's slot."""
+
+
+class HeadReader(object):
+    """What the request line and headers are read from (``parse_request`` reads it in place
+    of ``rfile``): every ``readline`` must end before one deadline, each socket read within
+    ``read_timeout``, and the request line and headers together stay under 128 KiB.
+    ``evict`` (from another thread) ends the reading with :class:`SlowHead`."""
+
+    def __init__(self, rfile, sock, read_timeout):
+        self.rfile = rfile
+        self.sock = sock
+        self.start = time.monotonic()
+        self.deadline = self.start + read_timeout
+        self.read_timeout = read_timeout
+        self.size = 0
+        self.evicted = False
+
+    def expired(self):
+        return SlowHead('Request line and headers not received within %g s'
+                        % self.read_timeout)
+
+    def evict(self):
+        """Wake the reading thread (its next read sees end of file) and make it answer 408."""
+        self.evicted = True
+        try:
+            self.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+
+    def readline(self, limit=MAX_LINE + 1):
+        """One line of at most ``limit`` bytes (a longer one is cut there); b'' or a line
+        without its end when the client left."""
+        line = b''
+        while True:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise self.expired()
+            self.sock.settimeout(min(self.read_timeout, left))
+            try:
+                data = self.rfile.peek(1)  # what is buffered, or one read from the socket
+            except TimeoutError:
+                raise self.expired()
+            if not data:
+                if self.evicted:
+                    raise SlowHead('Request line and headers too slow; the connection was '
+                                   'closed to make room for another')
+                break
+            room = limit - len(line)
+            end = data.find(b'\n', 0, room)
+            line += self.rfile.read(end + 1 if end >= 0 else min(len(data), room))
+            if end >= 0 or len(line) >= limit:
+                break
+        self.size += len(line)
+        if self.size > MAX_HEAD:
+            raise http.client.HTTPException('request line and headers over %d bytes'
+                                            % MAX_HEAD)
+        return line
+
+
 class Upload(object):
     """A request body streamed to a file (``path``, ``size`` bytes); the endpoint maps it."""
 
@@ -113,28 +192,49 @@ class Handler(BaseHTTPRequestHandler):
     # The headers and the body go out in two writes: with Nagle's algorithm the body of
     # an answer on a kept-alive connection waits for the client's delayed ACK (40 ms).
     disable_nagle_algorithm = True
+    linger = False  # read what the client still sends before closing (after an error answer)
 
     def handle_one_request(self):
-        """As the base class, with the idle timeout while waiting for a request line and
-        the read timeout for the rest (the base class has one timeout, or none)."""
+        """As the base class, with the idle timeout while waiting for a request, then one
+        deadline (the read timeout) for the whole request line and headers: a per-read
+        timeout alone lets a client that sends a byte now and then hold its slot forever."""
         server = self.server
         try:
             self.connection.settimeout(server.idle_timeout)
             server.set_idle(self.connection, True)
             try:
-                self.raw_requestline = self.rfile.readline(65537)
+                waiting = self.rfile.peek(1)
             finally:
                 server.set_idle(self.connection, False)
-            self.connection.settimeout(server.read_timeout)
-            if len(self.raw_requestline) > 65536:
-                self.requestline = self.request_version = self.command = ''
-                self.send_error(414)
-                return
-            if not self.raw_requestline:
+            if not waiting:  # closed (by the client, or by the master to free its slot)
                 self.close_connection = True
                 return
-            if not self.parse_request():
+            head = HeadReader(self.rfile, self.connection, server.read_timeout)
+            server.set_reading(self.connection, head)
+            try:
+                self.raw_requestline = head.readline(MAX_LINE + 1)
+                if len(self.raw_requestline) > MAX_LINE:
+                    self.requestline = self.request_version = self.command = ''
+                    self.send_error(414, 'Request line too long (over %d bytes)' % MAX_LINE)
+                    return
+                if not self.raw_requestline.endswith(b'\n'):
+                    self.close_connection = True  # the client left mid-line
+                    return
+                rfile, self.rfile = self.rfile, head
+                try:
+                    if not self.parse_request():
+                        return
+                finally:
+                    self.rfile = rfile
+            except SlowHead as e:
+                self.connection.settimeout(server.read_timeout)
+                self.requestline = self.command = ''
+                self.send_error(408, str(e))
+                self.linger = False  # it would keep the slot of a client that trickles on
                 return
+            finally:
+                server.set_reading(self.connection, None)
+            self.connection.settimeout(server.read_timeout)
             method = getattr(self, 'do_' + self.command, None)
             if method is None:
                 self._not_allowed()
@@ -143,6 +243,70 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (TimeoutError, ConnectionError, OSError):
             self.close_connection = True
+
+    def parse_request(self):
+        """The base class's, refusing what it would answer without a status line (HTTP/0.9)
+        and header lines it would silently misread (no colon, folded)."""
+        words = self.raw_requestline.split()
+        if not words:
+            self.requestline = self.command = ''
+            self.send_error(400, 'Empty request line')
+            return False
+        if len(words) == 2:  # HTTP/0.9: its answer would have no status line
+            self.requestline = str(self.raw_requestline, 'iso-8859-1').rstrip('\r\n')
+            self.command = ''
+            self.send_error(400, 'Bad request line (HTTP/0.9 is not supported)')
+            return False
+        if not BaseHTTPRequestHandler.parse_request(self):
+            return False
+        # a line without a colon ends the email parser's headers (those after it are lost);
+        # a folded line continues the previous value with a line break in it
+        if self.headers.defects or any('\n' in v or '\r' in v for v in self.headers.values()):
+            self.send_error(400, 'Bad header line')
+            return False
+        return True
+
+    def send_error(self, code, message=None, explain=None):
+        """Every error the base class answers (request line, version, header limits), and
+        ours from the parse path: an HTTP/1.1 status line, one line of text/plain, Connection:
+        close (never the base class's HTML page, nor a status-less HTTP/0.9 answer)."""
+        if getattr(self, 'request_version', None) not in ('HTTP/1.0', 'HTTP/1.1'):
+            self.request_version = 'HTTP/1.1'
+        if code == 431:  # the base class's message says little, its explanation says what
+            message = 'Request header fields too large: %s' % explain
+        elif message is None:
+            message = self.responses.get(code, ('Error',))[0]
+        text = ' '.join(str(message).split())[:300]  # one line, whatever the client sent
+        self.log_error('code %d, message %s', code, text)
+        self.close_connection = True
+        self.linger = True
+        self._error(code, text if text.endswith('.') else text + '.')
+
+    def finish(self):
+        BaseHTTPRequestHandler.finish(self)
+        if self.linger:
+            self._drain()
+
+    def _drain(self):
+        """After an error answer, read (for up to a second, 1 MiB) what the client still
+        sends before closing: closing with unread bytes makes the kernel reset the
+        connection, and the client may lose the answer."""
+        sock = self.connection
+        deadline = time.monotonic() + min(1.0, self.server.read_timeout)
+        left = CHUNK
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            while left > 0:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    break
+                sock.settimeout(wait)
+                data = sock.recv(min(left, 65536))
+                if not data:
+                    break
+                left -= len(data)
+        except OSError:
+            pass
 
     def version_string(self):
         return SERVER
@@ -355,6 +519,7 @@ class MasterHTTPServer(ThreadingHTTPServer):
         self.conn_lock = threading.Lock()
         self.connections = 0
         self.idle = {}                      # socket -> since when it waits for a request
+        self.reading = {}                   # socket -> HeadReader of its request line, headers
         self.body_slots = threading.BoundedSemaphore(self.max_bodies)
         self.master = None
         if master is not None:
@@ -371,6 +536,13 @@ class MasterHTTPServer(ThreadingHTTPServer):
         self.body_slots = threading.BoundedSemaphore(self.max_bodies)
         self.master = master
 
+    def set_reading(self, sock, head):
+        with self.conn_lock:
+            if head is not None:
+                self.reading[sock] = head
+            else:
+                self.reading.pop(sock, None)
+
     def set_idle(self, sock, idle):
         with self.conn_lock:
             if idle:
@@ -382,7 +554,7 @@ class MasterHTTPServer(ThreadingHTTPServer):
         with self.conn_lock:
             if self.connections >= self.max_connections:
                 if not self.idle:
-                    busy = True
+                    busy = not self._evict_slow_head()
                 else:
                     busy = False
                     victim = min(self.idle, key=self.idle.get)
@@ -398,8 +570,9 @@ class MasterHTTPServer(ThreadingHTTPServer):
         if busy:
             try:
                 request.setblocking(False)
-                request.send(b'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n'
-                             b'Connection: close\r\n\r\n')
+                request.send(b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n'
+                             b'Content-Length: %d\r\nConnection: close\r\n\r\n%s'
+                             % (len(BUSY), BUSY))
             except OSError:
                 pass
             self.shutdown_request(request)
@@ -409,6 +582,18 @@ class MasterHTTPServer(ThreadingHTTPServer):
         except Exception:  # no thread (out of memory, thread limit): drop the connection
             self._gone(request)
             self.shutdown_request(request)
+
+    def _evict_slow_head(self):
+        """At the limit with no idle connection: close the one whose request line and headers
+        have been arriving longest, if for over 3/4 of the read timeout (2 s at most), so
+        clients trickling header bytes cannot keep newcomers out until their deadline."""
+        if not self.reading:
+            return False
+        victim = min(self.reading, key=lambda sock: self.reading[sock].start)
+        if time.monotonic() - self.reading[victim].start <= min(2.0, 0.75 * self.read_timeout):
+            return False
+        self.reading.pop(victim).evict()
+        return True
 
     def process_request_thread(self, request, client_address):
         try:
@@ -420,6 +605,7 @@ class MasterHTTPServer(ThreadingHTTPServer):
         with self.conn_lock:
             self.connections -= 1
             self.idle.pop(request, None)
+            self.reading.pop(request, None)
 
     def handle_error(self, request, client_address):
         # a client that hangs up mid-response is not the master's problem
