@@ -198,6 +198,39 @@ def test_large_bodies_are_read_one_at_a_time(url):
     _alive(url)
 
 
+def test_a_big_job_pack_refused_midway_is_retried(url, monkeypatch):
+    """A job pack bigger than the socket buffers, sent while another big body is being
+    read: the master answers 503 and closes before the client has sent it all.  The
+    client must read that 503 (not stop at its broken pipe) and retry, and the job runs
+    once the other body is gone."""
+    import threading
+    monkeypatch.setenv('DISCOLITE_HTTP_RETRY_SLEEP', '0.2')
+    slow = _connect(url)
+    stop = threading.Event()
+
+    def trickle():  # holds the only body slot for 2.5 s, then goes quiet (read timeout)
+        deadline = time.time() + 2.5
+        while not stop.wait(0.3) and time.time() < deadline:
+            try:
+                slow.sendall(b'\0')
+            except OSError:
+                return
+    slow.sendall(b'POST /disco/job/new HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n'
+                 % (5 << 20) + b'\0' * 1000)
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.2)
+        job = Job(master=Disco(url)).run(input=['raw://a'], map=one_map,
+                                         params={'blob': os.urandom(24 << 20)})
+        assert job.wait(poll_interval=0.05)
+        job.purge()
+    finally:
+        stop.set()
+        thread.join()
+        slow.close()
+
+
 def one_map(entry, params):
     yield entry, 1
 
