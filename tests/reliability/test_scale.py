@@ -103,6 +103,11 @@ def test_thousand_small_jobs_leak_nothing():
         for i in range(1000):
             one(i)
         gc.collect()
+        # the scheduler thread may hold a descriptor for a moment (a file being written):
+        # a leak stays, that one goes
+        deadline = time.time() + 5
+        while open_fds() > fds and time.time() < deadline:
+            time.sleep(0.05)
         assert open_fds() <= fds, _fd_targets(before)
         assert _threads() <= threads
         assert _rss_kb() - rss < 16 * 1024
