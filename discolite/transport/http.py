@@ -122,6 +122,20 @@ def _kept_connections():
     return _KEPT.conns
 
 
+def _early_answer(conn, method):
+    """The answer a server sent before it closed a connection we were still sending a
+    body on (the master's 503 for a big body it will not read now), or None: without
+    it the client would report a broken pipe instead of retrying the 503."""
+    if conn.sock is None:
+        return None
+    try:
+        resp = http.client.HTTPResponse(conn.sock, method=method)
+        resp.begin()
+        return resp
+    except (OSError, http.client.HTTPException):
+        return None
+
+
 class HTTPTransport(Transport):
     RETRIES = 10
     CONNECT_RETRIES = 3
@@ -174,9 +188,15 @@ class HTTPTransport(Transport):
             conns[netloc] = conn
         try:
             conn.sock.settimeout(timeout)
-            conn.request(method, path, body=body,  # names written as urllib writes them
-                         headers={k.title(): v for k, v in headers.items()})
-            resp = conn.getresponse()
+            try:
+                conn.request(method, path, body=body,  # names written as urllib writes them
+                             headers={k.title(): v for k, v in headers.items()})
+            except (BrokenPipeError, ConnectionResetError):
+                resp = _early_answer(conn, method)
+                if resp is None:
+                    raise
+            else:
+                resp = conn.getresponse()
             data = resp.read()
         except BaseException as e:
             conn.close()

@@ -105,16 +105,57 @@ def count_map(line, params):
     yield line, os.getpid()
 
 
-def test_many_inputs_one_small_payload_each(local):
-    """Every task gets its own input, whatever the size of the job (no input list per task)."""
+@pytest.fixture
+def sent_tasks(local, monkeypatch):
+    """Every ``task`` message the pool of ``local`` writes to its workers' pipes, as
+    ``(message, pickled size)``: each slot's connection is switched to a subclass whose
+    ``send`` records, then sends as before (the jobs run for real)."""
+    from multiprocessing.connection import Connection
+    from multiprocessing.reduction import ForkingPickler
+    from discolite.master import pool
+    sent = []
+
+    class Recording(Connection):
+        def send(self, obj):
+            if obj[0] == 'task':
+                sent.append((obj, len(ForkingPickler.dumps(obj))))
+            Connection.send(self, obj)
+
+    run = pool.Pool.run
+
+    def recording_run(self, slot, *args):
+        if type(slot.conn) is Connection:
+            slot.conn.__class__ = Recording
+        return run(self, slot, *args)
+    monkeypatch.setattr(pool.Pool, 'run', recording_run)
+    yield sent
+    monkeypatch.undo()
+    with local.scheduler.lock:
+        for slot in local.scheduler.pool.slots:
+            if type(slot.conn) is Recording:
+                slot.conn.__class__ = Connection
+
+
+def test_many_inputs_one_small_payload_each(local, sent_tasks):
+    """Every task gets its own input, whatever the size of the job (no input list per task):
+    the message a map task's worker reads holds that one input, and is no bigger in a job
+    of 300 inputs than in a job of 3."""
     disco = Disco(local.url)
-    n = 300
-    job = Job(master=disco).run(input=['raw://%d' % i for i in range(n)], map=count_map,
-                                params=Params())
-    out = list(result_iterator(job.wait(timeout=120, poll_interval=0.05)))
-    assert sorted(int(k) for k, _pid in out) == list(range(n))
-    assert len({pid for _k, pid in out}) <= 2 * 2  # a few processes served the whole job
-    job.purge()
+    sizes = {}
+    for n in (3, 300):
+        del sent_tasks[:]
+        job = Job(master=disco).run(input=['raw://%d' % i for i in range(n)], map=count_map,
+                                    params=Params())
+        out = list(result_iterator(job.wait(timeout=120, poll_interval=0.05)))
+        assert sorted(int(k) for k, _pid in out) == list(range(n))
+        assert len({pid for _k, pid in out}) <= 2 * 2  # a few processes served the whole job
+        maps = [(msg, size) for msg, size in sent_tasks if msg[1]['stage'] == 'map']
+        assert sorted(msg[1]['taskid'] for msg, _s in maps) == list(range(n))
+        for (_task, fields, inputs, _setup), _size in maps:
+            assert [urls for _id, _label, urls in inputs] == [['raw://%d' % fields['taskid']]]
+        sizes[n] = max(size for _msg, size in maps)  # with the job's setup, when it goes
+        job.purge()
+    assert sizes[300] <= sizes[3] + 8, sizes  # a few more digits, nothing per input
 
 
 @pytest.mark.parametrize('partitions', [None, 3])

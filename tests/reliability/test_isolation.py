@@ -3,9 +3,11 @@
 A pool process never runs tasks of two jobs; what a task starts is gone when the
 task ends; ``DISCOLITE_ISOLATION=task`` gives every task a fresh process; no
 process of the pool is ever left as a zombie, even where the master is PID 1.
-Each test uses a master with ONE worker slot, so consecutive jobs and tasks
-really do go to the same slot.
+Most tests use a master with ONE worker slot, so consecutive jobs and tasks
+really do go to the same slot, and run twice: against the in-process master and
+against a real ``discolite master`` over HTTP on loopback (``kind``).
 """
+import contextlib
 import os
 import subprocess
 import sys
@@ -16,7 +18,37 @@ import pytest
 from discolite import Disco, Job, result_iterator
 from discolite.master import Master
 from discolite.worker import Params
+from tests.helpers import http_master
 from tests.reliability.helpers import wait_for
+
+KINDS = ['local', 'http']
+
+
+@contextlib.contextmanager
+def a_master(kind, data_dir, workers=1, **settings):
+    """A client of a master with ``workers`` slots and DISCOLITE_* ``settings``: in
+    process, or a ``discolite master`` subprocess that gets the settings through its
+    environment (restored once it has started, so this process never sees them)."""
+    if kind == 'local':
+        with Master(DISCOLITE_WORKERS=workers, **settings) as m:
+            yield Disco(m.url)
+        return
+    old = {k: os.environ.get(k) for k in settings}
+    os.environ.update((k, str(v)) for k, v in settings.items())
+    try:
+        with http_master(data_dir, workers=workers) as url:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            yield Disco(url)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def alive(pid):
@@ -28,10 +60,11 @@ def alive(pid):
         return False
 
 
-@pytest.fixture(scope='module')
-def one_slot():
-    with Master(DISCOLITE_WORKERS=1, DISCOLITE_RETRY_DELAY=0.01) as m:
-        yield Disco(m.url)
+@pytest.fixture(scope='module', params=KINDS)
+def one_slot(request, tmp_path_factory):
+    with a_master(request.param, tmp_path_factory.mktemp('one-slot'),
+                  DISCOLITE_RETRY_DELAY=0.01) as disco:
+        yield disco
 
 
 def set_state_map(entry, params):
@@ -68,6 +101,57 @@ def test_state_set_by_one_job_is_not_seen_by_the_next(one_slot):
     assert seen['pid'] != first['pid']
 
 
+def flaky_pid_map(entry, params):
+    """Fails the first run of every input (leaving its pid and time in a marker file):
+    while a job's retries wait, the other job's tasks take the slots."""
+    import os
+    import time
+    from discolite.error import DataError
+    name = entry.decode() if isinstance(entry, bytes) else entry
+    for _ in range(1000):  # until both jobs have been submitted
+        if os.path.exists(params.go):
+            break
+        time.sleep(0.01)
+    marker = os.path.join(params.dir, '%s-%s' % (params.job, name))
+    if not os.path.exists(marker):
+        with open(marker, 'w') as f:
+            f.write('%d %r' % (os.getpid(), time.time()))
+        raise DataError('first run fails', name)
+    yield name, [params.job, os.getpid(), time.time()]
+
+
+@pytest.mark.parametrize('kind', KINDS)
+@pytest.mark.parametrize('workers', [1, 2])
+def test_concurrent_jobs_never_share_a_process(kind, workers, tmp_path):
+    """Two jobs at once on one slot (and on two): every run of a task (failed first runs
+    too) says its job and pid; no process ran tasks of both jobs, though the jobs
+    interleaved."""
+    markers = tmp_path / 'markers'
+    markers.mkdir()
+    with a_master(kind, tmp_path / 'data', workers=workers, DISCOLITE_RETRY_DELAY=0.3,
+                  DISCOLITE_MAX_FAILURES=3) as disco:
+        jobs = [Job(name=label, master=disco).run(
+            input=['raw://%d' % i for i in range(8)], map=flaky_pid_map,
+            params=Params(dir=str(markers), job=label, go=str(tmp_path / 'go')))
+            for label in ('A', 'B')]
+        (tmp_path / 'go').touch()
+        runs = []
+        for job in jobs:
+            runs.extend(results(job).values())
+    assert sorted(job for job, _pid, _t in runs) == ['A'] * 8 + ['B'] * 8
+    for marker in os.listdir(str(markers)):  # the failed first runs
+        pid, started = open(str(markers / marker)).read().split()
+        runs.append([marker.split('-')[0], int(pid), float(started)])
+    assert len(runs) == 32
+    pids = {'A': set(), 'B': set()}
+    for job, pid, _t in runs:
+        pids[job].add(pid)
+    assert pids['A'] and pids['B'] and not pids['A'] & pids['B'], pids
+    order = [job for job, _pid, t in sorted(runs, key=lambda r: r[2])]
+    switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
+    assert switches >= 2, ''.join(order)  # the jobs really ran at the same time
+
+
 def remember_map(entry, params):
     import os
     yield entry, [os.environ.get('DISCOLITE_TEST_SEEN'), os.getpid()]
@@ -82,10 +166,11 @@ def test_tasks_of_one_job_share_their_process_by_default(one_slot):
     assert out['second'] == ['first', out['first'][1]]
 
 
-def test_strict_isolation_gives_every_task_a_fresh_process():
-    with Master(DISCOLITE_WORKERS=1, DISCOLITE_ISOLATION='task') as m:
-        out = results(Job(master=Disco(m.url)).run(input=['raw://first', 'raw://second'],
-                                                   map=remember_map))
+@pytest.mark.parametrize('kind', KINDS)
+def test_strict_isolation_gives_every_task_a_fresh_process(kind, tmp_path):
+    with a_master(kind, tmp_path, DISCOLITE_ISOLATION='task') as disco:
+        out = results(Job(master=disco).run(input=['raw://first', 'raw://second'],
+                                            map=remember_map))
     assert out['first'][0] is None and out['second'][0] is None
     assert out['first'][1] != out['second'][1]
 
@@ -125,7 +210,7 @@ def spawn_map(entry, params):
     os.close(w)
     pids.append(int(os.read(r, 100)))
     os.close(r)
-    if params.check:
+    if params.check and os.path.exists(params.check):
         with open(params.check) as f:
             earlier = [int(p) for p in f.read().split()]
         yield 'earlier alive', [params.alive(p) for p in earlier]
@@ -144,19 +229,23 @@ def _alive(pid):
 
 
 def test_processes_a_task_started_are_gone_when_it_ends(one_slot, tmp_path):
+    """Gone when the task ends, not only when its job does: the job's next task (on the
+    same slot, after the first) finds them dead."""
     path = str(tmp_path / 'pids')
-    out = results(Job(master=one_slot).run(input=['raw://a'], map=spawn_map,
-                                           params=Params(path=path, check=None)))
-    pids = out['a']
-    assert len(pids) == 3
+    out = results(Job(master=one_slot).run(input=['raw://a', 'raw://b'], map=spawn_map,
+                                           params=Params(path=path, check=path,
+                                                         alive=_alive)))
+    assert out['earlier alive'] == [False, False, False]
+    pids = out['a'] + out['b']
+    assert len(pids) == 6
     # killed before the task reported DONE: nothing to wait for
-    assert [alive(p) for p in pids] == [False, False, False]
+    assert [alive(p) for p in pids] == [False] * 6
 
 
-def test_opting_out_keeps_them_until_the_job_ends(tmp_path):
+@pytest.mark.parametrize('kind', KINDS)
+def test_opting_out_keeps_them_until_the_job_ends(kind, tmp_path):
     first, second = str(tmp_path / 'first'), str(tmp_path / 'second')
-    with Master(DISCOLITE_WORKERS=1, DISCOLITE_KILL_TASK_PROCESSES=False) as m:
-        disco = Disco(m.url)
+    with a_master(kind, tmp_path / 'data', DISCOLITE_KILL_TASK_PROCESSES=False) as disco:
         job = Job(master=disco).run(input=['raw://a'], map=spawn_map,
                                     params=Params(path=first, check=None))
         results(job)
@@ -188,9 +277,10 @@ def two_tasks_map(entry, params):
         yield 'b alive', alive
 
 
-def test_opted_out_processes_are_shared_by_the_tasks_of_one_job(tmp_path):
-    with Master(DISCOLITE_WORKERS=1, DISCOLITE_KILL_TASK_PROCESSES=False) as m:
-        out = results(Job(master=Disco(m.url)).run(
+@pytest.mark.parametrize('kind', KINDS)
+def test_opted_out_processes_are_shared_by_the_tasks_of_one_job(kind, tmp_path):
+    with a_master(kind, tmp_path / 'data', DISCOLITE_KILL_TASK_PROCESSES=False) as disco:
+        out = results(Job(master=disco).run(
             input=['raw://a', 'raw://b'], map=two_tasks_map,
             params=Params(path=str(tmp_path / 'pid'))))
         assert out['b alive'] is True

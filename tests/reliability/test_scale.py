@@ -68,6 +68,17 @@ def _keepers(master):
         return [s.keeper_pid for s in master.scheduler.pool.slots if not s.retired]
 
 
+def _fd_targets(before=()):
+    """What this process's descriptors point to (those not in ``before``)."""
+    out = []
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            out.append('%s -> %s' % (fd, os.readlink('/proc/self/fd/' + fd)))
+        except OSError:
+            pass
+    return [x for x in out if x not in before]
+
+
 def _rss_kb():
     return int(read_status(os.getpid())['VmRSS'].split()[0])
 
@@ -87,11 +98,17 @@ def test_thousand_small_jobs_leak_nothing():
             one(i)
         gc.collect()
         fds, threads, rss = open_fds(), _threads(), _rss_kb()
+        before = _fd_targets()
         keepers = _keepers(master)
         for i in range(1000):
             one(i)
         gc.collect()
-        assert open_fds() <= fds, os.listdir('/proc/self/fd')
+        # the scheduler thread may hold a descriptor for a moment (a file being written):
+        # a leak stays, that one goes
+        deadline = time.time() + 5
+        while open_fds() > fds and time.time() < deadline:
+            time.sleep(0.05)
+        assert open_fds() <= fds, _fd_targets(before)
         assert _threads() <= threads
         assert _rss_kb() - rss < 16 * 1024
         # each job got fresh workers, forked by the same keepers: nothing crashed

@@ -98,6 +98,7 @@ def _check_intact(disco, root, victim, sentinels, before):
     assert disco.results(victim.name)[0] == 'ready'
     assert sorted(result_iterator(victim.wait(), ddfs=disco.master)) == [('a', 1), ('b', 1)]
     assert disco.oob_get(victim.name, 'key') == b'victim-oob'
+    assert json.loads(disco.request('/disco/ctrl/dataflow?name=' + quote(victim.name)))
 
 
 def _calls(disco, name):
@@ -121,6 +122,9 @@ def _raw_requests(name):
     yield 'GET', '/disco/ctrl/jobevents?name=%s&num=5' % q, None
     yield 'GET', '/disco/ctrl/parameters?name=' + q, None
     yield 'GET', '/disco/ctrl/get_stageresults?name=%s&stage=map' % q, None
+    yield 'GET', '/disco/ctrl/dataflow?name=' + q, None
+    yield 'GET', '/disco/ctrl/dataflow?name=%s&task=0' % q, None
+    yield 'GET', '/disco/ctrl/dataflow?name=%s&task=%s' % (q, q), None
     yield 'GET', '/ddfs/tag/disco:job:oob:' + q, None
     yield 'GET', '/ddfs/oob/%s/%s/key' % (hexhash(name), q), None
     yield 'GET', '/disco/localhost/%s/%s/jobfile' % (hexhash(name), q), None
