@@ -278,3 +278,51 @@ def test_in_process_push_streams_the_file(tmp_path):
         assert list(ddfs.blobs('demo:stream')) == [urls[0]]
     finally:
         master.close()
+
+
+def test_a_master_stopped_mid_upload_leaves_no_partial_file_after_restart(tmp_path):
+    """The upload thread dies with the master (SIGTERM here): its ``!partial`` file stays
+    until the next master on the data dir removes it; the blob never appears."""
+    from tests.helpers import http_master
+    data = str(tmp_path / 'data')
+    with http_master(data, workers=1) as url:
+        name = _new_blob(url, 'cut')
+        s = socket.create_connection(_addr(url), timeout=60)
+        s.sendall(b'PUT /ddfs/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n'
+                  % (name.encode(), 8 * MB) + b'c' * (3 * MB))
+        deadline = time.time() + 30
+        while not _leftovers(data) and time.time() < deadline:
+            time.sleep(0.05)
+        partial = _leftovers(data)
+        assert len(partial) == 1 and '!partial-' in partial[0], partial
+    s.close()
+    assert _leftovers(data) == partial  # what the stopped master was writing
+    with http_master(data, workers=1) as url:
+        assert _leftovers(data) == []
+        assert _put(url, name, [b'whole'])[0] == 201
+
+
+def test_partial_files_of_live_writers_are_kept(tmp_path):
+    """A pool process of the old master may still be finishing an OOB put: only files whose
+    writer is gone are removed."""
+    import sys
+    from discolite.master.ddfs_store import DDFSStore
+    store = DDFSStore(str(tmp_path / 'ddfs'))
+    gone = subprocess.Popen([sys.executable, '-c', 'pass'])
+    gone.wait()
+    alive = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    try:
+        directory = os.path.dirname(store.blob_path('k$1-2-3'))
+        os.makedirs(directory, exist_ok=True)
+        dead_file = os.path.join(directory, '!partial-%d-1.k$1-2-3' % gone.pid)
+        live_file = os.path.join(directory, '!partial-%d-1.k$1-2-4' % alive.pid)
+        blob = os.path.join(directory, 'k$1-2-3')
+        for path in (dead_file, live_file, blob):
+            with open(path, 'wb') as f:
+                f.write(b'x')
+        assert store.remove_partials() == 1
+        assert not os.path.exists(dead_file)
+        assert os.path.exists(live_file) and os.path.exists(blob)
+    finally:
+        alive.kill()
+        alive.wait()
