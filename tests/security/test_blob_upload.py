@@ -20,12 +20,12 @@ import pytest
 from discolite.ddfs import DDFS
 
 MB = 1 << 20
-ENV = {'DISCOLITE_SERVER_READ_TIMEOUT': '3'}
+ENV = {'DISCOLITE_SERVER_READ_TIMEOUT': '5'}
 
 
 @pytest.fixture(scope='module')
 def master(tmp_path_factory):
-    """``(url, data dir, pid)`` of a discolite master with a 3 s read timeout."""
+    """``(url, data dir, pid)`` of a discolite master with a 5 s read timeout."""
     from tests.helpers import http_master
     data = tmp_path_factory.mktemp('blobs') / 'data'
     old = {k: os.environ.get(k) for k in ENV}
@@ -99,15 +99,16 @@ def _answer(sock):
 
 
 def _put(url, name, blocks, declared=None, hang_up=False):
-    """PUT the generator ``blocks`` as blob ``name``; ``(status, body)``.  ``declared``:
-    the Content-Length to announce (default the true size); ``hang_up``: stop sending and
-    shut the write side after the blocks."""
-    blocks = list(blocks)
-    size = declared if declared is not None else sum(len(b) for b in blocks)
+    """PUT the byte strings ``blocks`` as blob ``name``; ``(status, body)``.  ``declared``:
+    the Content-Length to announce (default the true size; give it for a generator, which
+    is then sent as it is made); ``hang_up``: shut the write side after the blocks."""
+    if declared is None:
+        blocks = list(blocks)
+        declared = sum(len(b) for b in blocks)
     host, port = _addr(url)
-    with socket.create_connection((host, port), timeout=60) as s:
+    with socket.create_connection((host, port), timeout=120) as s:
         s.sendall(b'PUT /ddfs/%s HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: %d\r\n\r\n'
-                  % (name.encode(), host.encode(), port, size))
+                  % (name.encode(), host.encode(), port, declared))
         for block in blocks:
             s.sendall(block)
         if hang_up:
@@ -116,14 +117,8 @@ def _put(url, name, blocks, declared=None, hang_up=False):
 
 
 def _put_stream(url, name, seed, mbs):
-    """PUT ``mbs`` MiB of upload ``seed`` made as it is sent; ``(status, body)``."""
-    with socket.create_connection(_addr(url), timeout=120) as s:
-        host, port = _addr(url)
-        s.sendall(b'PUT /ddfs/%s HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: %d\r\n\r\n'
-                  % (name.encode(), host.encode(), port, mbs * MB))
-        for i in range(mbs):
-            s.sendall(_block(seed, i))
-        return _answer(s)
+    """PUT ``mbs`` MiB of upload ``seed``, made as it is sent; ``(status, body)``."""
+    return _put(url, name, (_block(seed, i) for i in range(mbs)), declared=mbs * MB)
 
 
 def _read_back_digest(url, blob_url):
@@ -196,7 +191,7 @@ def test_a_stalled_body_times_out_with_no_blob_and_no_temporary_file(master):
     with socket.create_connection(_addr(url), timeout=60) as s:
         s.sendall(b'PUT /ddfs/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n'
                   % (name.encode(), 4 * MB) + b'z' * (2 * MB))
-        status, body = _answer(s)  # after the master's 3 s read timeout
+        status, body = _answer(s)  # after the master's 5 s read timeout
     assert status == 408, (status, body)
     assert _leftovers(data) == before
 
