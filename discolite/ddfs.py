@@ -408,6 +408,11 @@ class DDFS(object):
     # ------------------------------------------------------------------ writing blobs
 
     def _upload(self, target, source):
+        if not hasattr(source, 'read') and target.startswith('local://'):
+            # the in-process master copies the open file to disk as discolite master copies
+            # the socket: neither holds the blob whole in memory
+            with open(source, 'rb') as f:
+                return json.loads(self._request('PUT', target, f).decode('utf-8'))
         if hasattr(source, 'read'):
             data = source.read()
             if hasattr(source, 'seek'):

@@ -69,6 +69,8 @@ def _dispatch(master, request, rest):
     if rest.startswith('ctrl/'):
         return _ctrl(store, request, rest[len('ctrl/'):])
     if '/' not in rest:  # the put port's path
+        # the body: bytes, or a file the store copies in chunks (discolite master's
+        # BodyReader on the socket, the in-process client's open file)
         if method != 'PUT':
             return _error(501, 'Method not supported')
         url = store.put_blob(rest, request.body or b'')

@@ -236,6 +236,30 @@ class DDFSStore(object):
         path = self.resolve(m.group(1))
         return path
 
+    def remove_partials(self):
+        """Delete the ``!partial-<pid>-...`` files of writers that are gone: an upload is
+        copied to one as it arrives, so a master stopped in the middle of one leaves it
+        behind (up to 1 GiB, and never a blob).  Returns how many were removed."""
+        removed = 0
+        for directory, _dirs, files in os.walk(self.root):
+            for filename in files:
+                m = re.match(r'!partial-(\d+)-', filename)
+                if not m or int(m.group(1)) == os.getpid():
+                    continue
+                try:
+                    os.kill(int(m.group(1)), 0)
+                    continue  # its writer (a task of an old master, finishing) still runs
+                except ProcessLookupError:
+                    pass
+                except OSError:
+                    continue
+                try:
+                    os.unlink(os.path.join(directory, filename))
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
+
     def resolve(self, relpath):
         """Map ``/ddfs/<relpath>`` to a file below the DDFS root; None if outside or absent."""
         target = os.path.realpath(os.path.join(self.root, relpath))

@@ -37,8 +37,10 @@ Robustness (issue 12; settings in ``discolite/settings.py``):
   ``408``), else the newcomer gets ``503`` (which clients retry); the listen
   backlog is 1024;
 * at most ``DISCOLITE_SERVER_MAX_BODIES`` request bodies over 1 MiB are read at
-  once (others get ``503``), and job packs over 1 MiB are streamed to a file in
-  the data directory rather than held in memory;
+  once (others get ``503``), job packs over 1 MiB are streamed to a file in
+  the data directory, and DDFS blob uploads (``PUT /ddfs/<prefix>$<ts>``) reach the
+  store as a :class:`BodyReader` that it copies, 1 MiB at a time, into the blob's
+  temporary file: no body that size is ever held in memory;
 * two ``Content-Length`` headers, one that is not a plain number, or one next to
   a ``Transfer-Encoding`` get ``400``.
 
@@ -184,6 +186,63 @@ class Upload(object):
         try:
             os.unlink(self.path)
         except OSError:
+            pass
+
+
+class ShortBody(Exception):
+    """The client sent less than its Content-Length (it hung up, or stalled past the read
+    timeout).  Not an OSError, so the store does not word it as a disk error."""
+
+    def __init__(self, status, message):
+        Exception.__init__(self, message)
+        self.status = status
+
+
+class BodyReader(object):
+    """A request body read from the connection only as the endpoint consumes it: the file-like
+    body of a blob upload, which the store copies to disk in bounded chunks (the in-process
+    transport hands it an open file the same way).  A body cut short raises
+    :class:`ShortBody` and is remembered in ``short``, so the server answers it whatever the
+    endpoint made of the exception."""
+
+    def __init__(self, handler, length):
+        self.handler = handler
+        self.length = length
+        self.left = length
+        self.short = None
+        self.slot = False  # holds one of the server's body_slots
+        self.deadline = time.time() + handler.server.read_timeout + length / float(64 << 10)
+
+    def __len__(self):
+        return self.length
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            return b''.join(iter(lambda: self.read(CHUNK), b''))
+        if self.short is not None:
+            raise self.short
+        n = min(n, self.left, CHUNK)
+        if n <= 0:
+            return b''
+        try:
+            data = self.handler.rfile.read1(n)
+        except (TimeoutError, OSError):
+            data = None
+        if not data or time.time() > self.deadline:
+            self.handler.close_connection = True
+            self.short = ShortBody(400, 'Request body shorter than its Content-Length.') \
+                if data == b'' else ShortBody(408, 'Request body too slow; gave up.')
+            raise self.short
+        self.left -= len(data)
+        return data
+
+    def drain(self):
+        """Read and drop what the endpoint left unread (a refused or failed upload), so the
+        client, still sending, gets to read the answer."""
+        try:
+            while self.read(CHUNK):
+                pass
+        except ShortBody:
             pass
 
 
@@ -377,8 +436,9 @@ class Handler(BaseHTTPRequestHandler):
         return False
 
     def _read_body(self, path):
-        """The body: None (none), bytes, an :class:`Upload` (a big job pack), or False
-        when an answer has been sent already."""
+        """The body: None (none), bytes, an :class:`Upload` (a big job pack), a
+        :class:`BodyReader` (a blob upload, read as it is stored), or False when an answer
+        has been sent already."""
         lengths = self.headers.get_all('Content-Length') or []
         encodings = self.headers.get_all('Transfer-Encoding') or []
         if len(lengths) > 1:
@@ -396,15 +456,20 @@ class Handler(BaseHTTPRequestHandler):
                 return self._refuse(400, 'Unexpected request body.')
             return None
         pack = path.startswith('/disco/job/')
-        job = pack or \
-            (self.command == 'PUT' and '/' not in path[len('/ddfs/'):])  # a blob upload
+        blob = self.command == 'PUT' and '/' not in path[len('/ddfs/'):]
+        job = pack or blob
         if length > (MAX_JOBPACK if job else MAX_BODY):
             return self._refuse(413, 'Job packet too large' if job else 'Request body too large')
-        if length <= BIG_BODY:
+        if length <= BIG_BODY and not (blob and length):
             return self._read_exactly(length, None)
         server = self.server
-        if not server.body_slots.acquire(timeout=server.read_timeout):
+        if length > BIG_BODY and \
+                not server.body_slots.acquire(timeout=server.read_timeout):
             return self._refuse(503, 'Too many large request bodies at once; retry later.')
+        if blob:  # every upload streams, so a short one is answered alike whatever its size
+            body = BodyReader(self, length)
+            body.slot = length > BIG_BODY  # released once the upload is answered
+            return body
         try:
             if not pack:
                 return self._read_exactly(length, None)
@@ -466,6 +531,13 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             if isinstance(body, Upload):
                 body.discard()
+            elif isinstance(body, BodyReader):
+                body.drain()
+                if body.slot:
+                    self.server.body_slots.release()
+        if isinstance(body, BodyReader) and body.short is not None:
+            # whatever the endpoint made of it: the store removed its temporary file
+            response = Response(body.short.status, str(body.short).encode(), 'text/plain')
         self._send(response)
 
     def _data_file(self, master, path):
