@@ -54,6 +54,7 @@ class Master(object):
         self.ddfs = DDFSStore(self.storage.ddfs_root, host)
         if self._lock is not None:  # a kept data dir: what a stopped master was writing
             self.ddfs.remove_partials()
+            self.storage.remove_uploads()
         self.url = 'local://' + self.storage.root
         self.closed = False
         util.register_local_root(host, self.storage.disco_data, self.storage.ddfs_root)

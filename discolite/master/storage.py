@@ -339,6 +339,21 @@ class Storage(object):
         write_new_file(os.path.join(home, '.jobhome'), b'')
         return home, jobfile
 
+    def remove_uploads(self):
+        """Delete the job packs a stopped master was receiving (``tmp/upload-*``): called at
+        start-up on a kept data directory, whose lock says no other master uses them."""
+        directory = os.path.join(self.root, 'tmp')
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith('upload-'):
+                try:
+                    os.unlink(os.path.join(directory, name))
+                except OSError:
+                    pass
+
     def remove_job(self, job, data=True):
         """Delete the job's events; with ``data`` also its job home and task outputs.  Its DDFS
         data (OOB values, saved results) stays, as on Disco (docs/differences.md).

@@ -136,3 +136,34 @@ def test_restart_reloads_jobs(tmp_path, monkeypatch):
         assert 'reloaded 1 finished job(s) and 0 that were active' in line
     finally:
         stop(proc)
+
+
+def test_a_job_pack_cut_off_by_a_killed_master_is_removed_at_restart(tmp_path):
+    """A master SIGKILLed while it receives a big job pack leaves the part it had written
+    (``tmp/upload-*``); the next master on the data directory deletes it."""
+    import socket
+    data = tmp_path / 'data'
+    proc, url, _line = start(data)
+    try:
+        host, port = url[len('http://'):].split(':')
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(b'POST /disco/job/new HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n'
+                     % (8 << 20) + b'\0' * (3 << 20))
+        uploads = lambda: [n for n in os.listdir(data / 'tmp') if n.startswith('upload-')] \
+            if (data / 'tmp').is_dir() else []
+        deadline = time.time() + 30
+        while time.time() < deadline and not (uploads() and
+                                              os.path.getsize(data / 'tmp' / uploads()[0])):
+            time.sleep(0.05)
+        assert uploads(), 'the master did not start writing the upload'
+    finally:
+        stop(proc, signal.SIGKILL)
+        sock.close()
+    assert uploads()  # what the killed master left
+    (data / 'tmp' / 'keep-me').write_bytes(b'not an upload')
+    proc, url, _line = start(data)
+    try:
+        assert url and uploads() == []
+        assert (data / 'tmp' / 'keep-me').exists()
+    finally:
+        stop(proc)
