@@ -10,6 +10,46 @@ import time
 
 
 @contextlib.contextmanager
+def env(**values):
+    """Set (None: unset) environment variables; the old values come back on exit."""
+    old = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = str(v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def small_tmpfs(directory, megabytes):
+    """Mount a tmpfs of ``megabytes`` on ``directory`` (a disk that fills up); the test is
+    skipped, with the reason, where mounting is not allowed."""
+    import pytest
+    os.makedirs(str(directory), exist_ok=True)
+    proc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%dm' % megabytes, 'tmpfs',
+                           str(directory)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip('cannot mount a %d MB tmpfs here (needs root or CAP_SYS_ADMIN): %s'
+                    % (megabytes, proc.stderr.strip() or proc.returncode))
+    try:
+        yield directory
+    finally:
+        for _ in range(50):  # never leave the mount behind (a process may still hold it)
+            subprocess.run(['umount', '-l', str(directory)], capture_output=True)
+            if not os.path.ismount(str(directory)):
+                break
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
 def http_master(data_dir, workers=2, args=()):
     """Start ``python -m discolite master`` on a free loopback port; yield its URL.
 

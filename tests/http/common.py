@@ -1,5 +1,4 @@
 """Helpers for the HTTP master, transport and worker protocol tests."""
-import contextlib
 import io
 import json
 import os
@@ -7,6 +6,8 @@ import threading
 import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.helpers import env  # noqa: F401  (the HTTP suites import it from here)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FOREIGN_WORKER = os.path.join(HERE, 'foreign_worker.py')
@@ -134,21 +135,3 @@ class FakeServer(object):
 
 def json_reply(value, status=200):
     return status, json.dumps(value), {'Content-Type': 'application/json'}
-
-
-@contextlib.contextmanager
-def env(**values):
-    old = {k: os.environ.get(k) for k in values}
-    for k, v in values.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = str(v)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

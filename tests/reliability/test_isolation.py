@@ -18,7 +18,7 @@ import pytest
 from discolite import Disco, Job, result_iterator
 from discolite.master import Master
 from discolite.worker import Params
-from tests.helpers import http_master
+from tests.helpers import env, http_master
 from tests.reliability.helpers import wait_for
 
 KINDS = ['local', 'http']
@@ -33,22 +33,10 @@ def a_master(kind, data_dir, workers=1, **settings):
         with Master(DISCOLITE_WORKERS=workers, **settings) as m:
             yield Disco(m.url)
         return
-    old = {k: os.environ.get(k) for k in settings}
-    os.environ.update((k, str(v)) for k, v in settings.items())
-    try:
-        with http_master(data_dir, workers=workers) as url:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-            yield Disco(url)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with contextlib.ExitStack() as stack:
+        with env(**settings):
+            url = stack.enter_context(http_master(data_dir, workers=workers))
+        yield Disco(url)
 
 
 def alive(pid):

@@ -26,19 +26,10 @@ ENV = {'DISCOLITE_SERVER_READ_TIMEOUT': '5'}
 @pytest.fixture(scope='module')
 def master(tmp_path_factory):
     """``(url, data dir, pid)`` of a discolite master with a 5 s read timeout."""
-    from tests.helpers import http_master
+    from tests.helpers import env, http_master
     data = tmp_path_factory.mktemp('blobs') / 'data'
-    old = {k: os.environ.get(k) for k in ENV}
-    os.environ.update(ENV)
-    try:
-        with http_master(data, workers=1) as url:
-            yield url, str(data), _pid_of(str(data))
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with env(**ENV), http_master(data, workers=1) as url:
+        yield url, str(data), _pid_of(str(data))
 
 
 def _pid_of(data_dir):
@@ -217,21 +208,9 @@ def test_a_refused_upload_is_read_through_and_the_connection_kept(master):
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    mnt = tmp_path / 'tmpfs'
-    mnt.mkdir()
-    proc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip('cannot mount a 24 MB tmpfs here (needs root or CAP_SYS_ADMIN): %s'
-                    % (proc.stderr.strip() or proc.returncode))
-    try:
+    from tests.helpers import small_tmpfs
+    with small_tmpfs(tmp_path / 'tmpfs', 24) as mnt:
         yield mnt
-    finally:
-        for _ in range(50):
-            subprocess.run(['umount', '-l', str(mnt)], capture_output=True)
-            if not os.path.ismount(str(mnt)):
-                break
-            time.sleep(0.1)
 
 
 def test_a_full_disk_is_a_clear_error_and_the_master_stays_healthy(tmpfs):

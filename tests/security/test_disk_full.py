@@ -8,7 +8,6 @@ space is back.  In process and through a real ``discolite master``.
 import os
 import re
 import shutil
-import subprocess
 import time
 
 import pytest
@@ -34,21 +33,9 @@ def words_map(line, params):
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    mnt = tmp_path / 'tmpfs'
-    mnt.mkdir()
-    proc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', str(mnt)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip('cannot mount a 20 MB tmpfs here (needs root or CAP_SYS_ADMIN): %s'
-                    % (proc.stderr.strip() or proc.returncode))
-    try:
+    from tests.helpers import small_tmpfs
+    with small_tmpfs(tmp_path / 'tmpfs', 20) as mnt:
         yield mnt
-    finally:
-        for _ in range(50):  # never leave the mount behind (a process may still hold it)
-            subprocess.run(['umount', '-l', str(mnt)], capture_output=True)
-            if not os.path.ismount(str(mnt)):
-                break
-            time.sleep(0.1)
 
 
 @pytest.fixture(params=['local', 'http'])

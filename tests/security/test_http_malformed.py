@@ -3,7 +3,6 @@ out, and malformed request lines and headers get an HTTP/1.1 status line with on
 text/plain, against a real ``discolite master`` on loopback with short timeouts and a small
 connection limit."""
 import collections
-import os
 import socket
 import threading
 import time
@@ -20,19 +19,10 @@ ENV = {'DISCOLITE_SERVER_IDLE_TIMEOUT': '5', 'DISCOLITE_SERVER_READ_TIMEOUT': st
 
 @pytest.fixture(scope='module')
 def addr(tmp_path_factory):
-    from tests.helpers import http_master
-    old = {k: os.environ.get(k) for k in ENV}
-    os.environ.update(ENV)
-    try:
-        with http_master(tmp_path_factory.mktemp('malformed'), workers=1) as url:
-            host, port = url.split('//')[1].split(':')
-            yield host, int(port)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    from tests.helpers import env, http_master
+    with env(**ENV), http_master(tmp_path_factory.mktemp('malformed'), workers=1) as url:
+        host, port = url.split('//')[1].split(':')
+        yield host, int(port)
 
 
 def exchange(addr, data, wait=10):

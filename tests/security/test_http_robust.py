@@ -1,8 +1,10 @@
 """A robust HTTP master (issue 12 item 5), against a real ``discolite master`` on loopback
 with short timeouts and a small connection limit."""
+import contextlib
 import json
 import os
 import socket
+import threading
 import time
 
 import pytest
@@ -15,18 +17,9 @@ ENV = {'DISCOLITE_SERVER_IDLE_TIMEOUT': '1', 'DISCOLITE_SERVER_READ_TIMEOUT': '1
 
 @pytest.fixture(scope='module')
 def url(tmp_path_factory):
-    from tests.helpers import http_master
-    old = {k: os.environ.get(k) for k in ENV}
-    os.environ.update(ENV)
-    try:
-        with http_master(tmp_path_factory.mktemp('robust'), workers=1) as u:
-            yield u
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    from tests.helpers import env, http_master
+    with env(**ENV), http_master(tmp_path_factory.mktemp('robust'), workers=1) as u:
+        yield u
 
 
 def _addr(url):
@@ -161,16 +154,17 @@ def test_big_job_packs_are_streamed_to_disk_and_work(url):
     assert os.listdir(os.path.join(root, 'tmp')) == []  # the upload became the jobfile
 
 
-def test_large_bodies_are_read_one_at_a_time(url):
-    """With DISCOLITE_SERVER_MAX_BODIES=1, a second big body waits for the one being read
-    (up to the read timeout, 1 s here), then gets the documented 503 with its reason: the
-    master answers before it closes, so the client sees the 503 and not a reset."""
-    import threading
+@contextlib.contextmanager
+def _body_slot_held(url, seconds=None):
+    """A job pack body that holds the master's only big-body slot (the module's master has
+    DISCOLITE_SERVER_MAX_BODIES=1): a byte every 0.3 s, never idle for the 1 s read timeout,
+    for ``seconds`` (then it goes quiet) or for the whole block."""
     slow = _connect(url)
     stop = threading.Event()
+    deadline = None if seconds is None else time.time() + seconds
 
-    def trickle():  # a byte every 0.3 s: never idle for the 1 s read timeout
-        while not stop.wait(0.3):
+    def trickle():
+        while not stop.wait(0.3) and (deadline is None or time.time() < deadline):
             try:
                 slow.sendall(b'\0')
             except OSError:
@@ -181,6 +175,18 @@ def test_large_bodies_are_read_one_at_a_time(url):
     thread.start()
     try:
         time.sleep(0.2)
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        slow.close()
+
+
+def test_large_bodies_are_read_one_at_a_time(url):
+    """With DISCOLITE_SERVER_MAX_BODIES=1, a second big body waits for the one being read
+    (up to the read timeout, 1 s here), then gets the documented 503 with its reason: the
+    master answers before it closes, so the client sees the 503 and not a reset."""
+    with _body_slot_held(url):
         big = b'\0' * (2 << 20)
         start = time.time()
         answer = raw(url, b'POST /disco/job/new HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n'
@@ -191,10 +197,6 @@ def test_large_bodies_are_read_one_at_a_time(url):
         assert b'\r\nConnection: close' in head
         assert body == b'Too many large request bodies at once; retry later.'
         assert 0.8 < waited < 5, waited
-    finally:
-        stop.set()
-        thread.join()
-        slow.close()
     _alive(url)
 
 
@@ -203,32 +205,12 @@ def test_a_big_job_pack_refused_midway_is_retried(url, monkeypatch):
     read: the master answers 503 and closes before the client has sent it all.  The
     client must read that 503 (not stop at its broken pipe) and retry, and the job runs
     once the other body is gone."""
-    import threading
     monkeypatch.setenv('DISCOLITE_HTTP_RETRY_SLEEP', '0.2')
-    slow = _connect(url)
-    stop = threading.Event()
-
-    def trickle():  # holds the only body slot for 2.5 s, then goes quiet (read timeout)
-        deadline = time.time() + 2.5
-        while not stop.wait(0.3) and time.time() < deadline:
-            try:
-                slow.sendall(b'\0')
-            except OSError:
-                return
-    slow.sendall(b'POST /disco/job/new HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n'
-                 % (5 << 20) + b'\0' * 1000)
-    thread = threading.Thread(target=trickle, daemon=True)
-    thread.start()
-    try:
-        time.sleep(0.2)
+    with _body_slot_held(url, seconds=2.5):
         job = Job(master=Disco(url)).run(input=['raw://a'], map=one_map,
                                          params={'blob': os.urandom(24 << 20)})
         assert job.wait(poll_interval=0.05)
         job.purge()
-    finally:
-        stop.set()
-        thread.join()
-        slow.close()
 
 
 def one_map(entry, params):
