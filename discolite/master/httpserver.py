@@ -201,9 +201,10 @@ class ShortBody(Exception):
 class BodyReader(object):
     """A request body read from the connection only as the endpoint consumes it: the file-like
     body of a blob upload, which the store copies to disk in bounded chunks (the in-process
-    transport hands it an open file the same way).  A body cut short raises
-    :class:`ShortBody` and is remembered in ``short``, so the server answers it whatever the
-    endpoint made of the exception."""
+    transport hands it an open file the same way).  Each read waits at most the read
+    timeout, and the whole body must come within the read timeout plus a second per 64 KiB.
+    A body cut short raises :class:`ShortBody` and is remembered in ``short``, so the
+    server answers it whatever the endpoint made of the exception."""
 
     def __init__(self, handler, length):
         self.handler = handler
@@ -489,23 +490,20 @@ class Handler(BaseHTTPRequestHandler):
 
     def _read_exactly(self, length, out):
         """Read ``length`` bytes (into ``out``, else returned); False if the client gave up
-        or is too slow (read timeout per read, and overall at least 64 KiB/s after that)."""
-        deadline = time.time() + self.server.read_timeout + length / float(64 << 10)
+        or is too slow (as :class:`BodyReader` reads)."""
+        body = BodyReader(self, length)
         chunks = []
-        left = length
-        while left > 0:
-            try:
-                data = self.rfile.read1(min(left, CHUNK))
-            except (TimeoutError, OSError):
-                data = b''
-            if not data or time.time() > deadline:
-                self.close_connection = True
-                return False
-            if out is None:
-                chunks.append(data)
-            else:
-                out.write(data)
-            left -= len(data)
+        try:
+            while True:
+                data = body.read(CHUNK)
+                if not data:
+                    break
+                if out is None:
+                    chunks.append(data)
+                else:
+                    out.write(data)
+        except ShortBody:
+            return False
         return b''.join(chunks) if out is None else True
 
     def _dispatch(self):
